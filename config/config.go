@@ -1,0 +1,280 @@
+// Package config reads the application's settings from the environment:
+// every variable typed, defaulted and validated in one place, so that a bad
+// value stops the program at start with one line naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Placeholder is what the chart's values hold until Azure fills them in at
+// deployment; it means "not configured".
+const Placeholder = "DONOTMODIFY"
+
+// Config is every setting of the application.
+type Config struct {
+	Title    string // TITLE
+	Vote1    string // VOTE1VALUE
+	Vote2    string // VOTE2VALUE
+	GetValue string // GETVALUE: label of the usage button
+	ShowHost bool   // SHOWHOST: put the host name in the title
+
+	Port        int        // PORT
+	LogLevel    slog.Level // LOG_LEVEL
+	Redis       string     // REDIS: empty selects the embedded store
+	RedisPwd    string     // REDIS_PWD
+	RedisPrefix string     // REDIS_PREFIX
+	DataDir     string     // DATA_DIR: the embedded store's directory
+
+	Metering Metering
+}
+
+// Metering is the configuration of usage reporting.
+type Metering struct {
+	ClientID   string        // CLIENT_ID: managed identity client id
+	ResourceID string        // EXTENSION_RESOURCE_ID: resourceUri (ARM path) or resourceId (GUID)
+	PlanID     string        // PLAN_ID
+	Endpoint   string        // METERING_ENDPOINT: base URL ending in /api; empty = local or production (see Local)
+	Dimension  string        // METERING_DIMENSION
+	Schedule   string        // METERING_SCHEDULE: cron spec, UTC
+	Grace      time.Duration // METERING_GRACE: how long after an hour ends before it is reported
+	Pricing    Pricing
+}
+
+// Pricing is the optional rate card for estimated charges.
+type Pricing struct {
+	Set      bool    // METERING_PRICE was given
+	Price    float64 // METERING_PRICE: per unit
+	Included float64 // METERING_INCLUDED: units included in the plan each month
+}
+
+// Local reports whether the app runs its own metering emulator and reports to
+// it: no Marketplace resource and plan were configured and no endpoint chosen.
+// This is what a fresh machine gets from `go run .`.
+func (m Metering) Local() bool {
+	return m.Endpoint == "" && (unset(m.ResourceID) || unset(m.PlanID))
+}
+
+func unset(s string) bool { return s == "" || s == Placeholder }
+
+// EnvNames lists every environment variable the application reads, so the
+// Helm chart's tests can check that the chart and the app agree.
+func EnvNames() []string {
+	return []string{
+		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
+		"PORT", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
+		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
+		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
+		"METERING_PRICE", "METERING_INCLUDED",
+	}
+}
+
+// Defaults of the settings that have one.
+const (
+	DefaultTitle     = "Azure Voting Custom App"
+	DefaultVote1     = "Cats"
+	DefaultVote2     = "Dogs"
+	DefaultGetValue  = "Get last one day usage"
+	DefaultPort      = 8080
+	DefaultPrefix    = "azure-vote:"
+	DefaultDataDir   = "./data"
+	DefaultDimension = "pervote"
+	DefaultSchedule  = "5 * * * *"
+	DefaultGrace     = 5 * time.Minute
+)
+
+// FromEnv reads the configuration with getenv (os.Getenv in main, a map in
+// tests) and validates it. The error names the first bad variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Title:       p.str("TITLE", DefaultTitle),
+		Vote1:       p.str("VOTE1VALUE", DefaultVote1),
+		Vote2:       p.str("VOTE2VALUE", DefaultVote2),
+		GetValue:    p.str("GETVALUE", DefaultGetValue),
+		ShowHost:    p.boolean("SHOWHOST"),
+		Port:        p.integer("PORT", DefaultPort),
+		LogLevel:    p.level("LOG_LEVEL"),
+		Redis:       strings.TrimSpace(getenv("REDIS")),
+		RedisPwd:    getenv("REDIS_PWD"),
+		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
+		DataDir:     p.str("DATA_DIR", DefaultDataDir),
+		Metering: Metering{
+			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
+			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
+			PlanID:     strings.TrimSpace(getenv("PLAN_ID")),
+			Endpoint:   strings.TrimRight(strings.TrimSpace(getenv("METERING_ENDPOINT")), "/"),
+			Dimension:  p.str("METERING_DIMENSION", DefaultDimension),
+			Schedule:   p.str("METERING_SCHEDULE", DefaultSchedule),
+			Grace:      p.duration("METERING_GRACE", DefaultGrace),
+			Pricing: Pricing{
+				Set:      strings.TrimSpace(getenv("METERING_PRICE")) != "",
+				Price:    p.quantity("METERING_PRICE"),
+				Included: p.quantity("METERING_INCLUDED"),
+			},
+		},
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that depend on each other or on a format.
+func (c Config) Validate() error {
+	switch {
+	case c.Vote1 == c.Vote2:
+		return errors.New("VOTE1VALUE and VOTE2VALUE must differ")
+	case strings.EqualFold(c.Vote1, "reset") || strings.EqualFold(c.Vote2, "reset"):
+		return errors.New(`VOTE1VALUE/VOTE2VALUE: "reset" is the reset button's value`)
+	case c.GetValue == c.Vote1 || c.GetValue == c.Vote2 || strings.EqualFold(c.GetValue, "reset"):
+		return errors.New("GETVALUE must differ from the vote choices and from reset")
+	case c.Port < 1 || c.Port > 65535:
+		return fmt.Errorf("PORT=%d: must be 1-65535", c.Port)
+	}
+	for name, v := range map[string]string{"TITLE": c.Title, "VOTE1VALUE": c.Vote1, "VOTE2VALUE": c.Vote2, "GETVALUE": c.GetValue} {
+		if len(v) > 200 {
+			return fmt.Errorf("%s: at most 200 characters", name)
+		}
+	}
+	m := c.Metering
+	if _, err := cron.ParseStandard(m.Schedule); err != nil {
+		return fmt.Errorf("METERING_SCHEDULE=%q: %v", m.Schedule, err)
+	}
+	if m.Grace < 0 || m.Grace >= 55*time.Minute {
+		return fmt.Errorf("METERING_GRACE=%s: must be between 0 and 55m", m.Grace)
+	}
+	if strings.ContainsAny(m.Dimension, " /\\:") {
+		return fmt.Errorf("METERING_DIMENSION=%q: a dimension id has no spaces, slashes or colons", m.Dimension)
+	}
+	if m.Endpoint != "" {
+		if err := validateEndpoint(m.Endpoint); err != nil {
+			return fmt.Errorf("METERING_ENDPOINT=%q: %v", m.Endpoint, err)
+		}
+	}
+	if !m.Pricing.Set && m.Pricing.Included != 0 {
+		return errors.New("METERING_INCLUDED is set without METERING_PRICE")
+	}
+	return nil
+}
+
+// validateEndpoint accepts https anywhere and plain http only on loopback:
+// a bearer token must never cross a network in clear.
+func validateEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	if !strings.HasSuffix(u.Path, "/api") {
+		return errors.New("the base URL must end in /api")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if IsLoopback(u.Hostname()) {
+			return nil
+		}
+		return errors.New("plain http is allowed only to loopback addresses")
+	}
+	return fmt.Errorf("scheme %q: use https", u.Scheme)
+}
+
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parser collects the first error while reading variables.
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) fail(name, v, why string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s=%q: %s", name, v, why)
+	}
+}
+
+func (p *parser) str(name, def string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func (p *parser) boolean(name string) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "must be true or false")
+	}
+	return b
+}
+
+func (p *parser) integer(name string, def int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, v, "must be a whole number")
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(name, v, "must be a duration such as 5m")
+	}
+	return d
+}
+
+func (p *parser) quantity(name string) float64 {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		p.fail(name, v, "must be a number >= 0")
+	}
+	return f
+}
+
+func (p *parser) level(name string) slog.Level {
+	v := strings.TrimSpace(p.getenv(name))
+	var l slog.Level
+	if v == "" {
+		return slog.LevelInfo
+	}
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		p.fail(name, v, "must be debug, info, warn or error")
+	}
+	return l
+}

@@ -1,0 +1,115 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// State is where an hour of usage stands in the ledger.
+type State string
+
+// The ledger states. Pending and Inflight are unsettled; the others are settled
+// (the service has given its word, or the quantity has been carried away).
+const (
+	// StatePending: counted, not yet sent, or refused for a reason that may
+	// pass (403, invalid usage state, bad configuration).
+	StatePending State = "pending"
+	// StateInflight: sent, outcome unknown (a crash, a timeout, a 5xx after
+	// the request may have arrived). Resent even past the window, so that the
+	// service's Duplicate, not a guess, settles it.
+	StateInflight State = "inflight"
+	// StateAccepted: the service accepted our event for this hour.
+	StateAccepted State = "accepted"
+	// StateDuplicate: the service already held an event for this hour; its
+	// quantity is Reported. A shortfall against what we sent is carried.
+	StateDuplicate State = "duplicate"
+	// StateMismatch: a duplicate whose accepted quantity exceeds ours: the
+	// customer was billed more than we counted. Flagged, never "fixed" by us.
+	StateMismatch State = "mismatch"
+	// StateExpired: the hour could not be sent for its own time (past the
+	// 24-hour window, or the service said Expired); its usage was carried.
+	StateExpired State = "expired"
+)
+
+// Settled reports whether the service's word (or a carry) closed the hour.
+func (s State) Settled() bool {
+	switch s {
+	case StateAccepted, StateDuplicate, StateMismatch, StateExpired:
+		return true
+	}
+	return false
+}
+
+// Record is the ledger's entry for one dimension's hour. Quantities are in
+// the dimension's unit. For every hour the books balance:
+//
+//	Counted + CarriedIn == Reported + CarriedOut + Due()
+//
+// and a settled hour has Due() == 0 unless usage arrived after it settled,
+// which the reporter then carries.
+type Record struct {
+	Hour      time.Time `json:"hour"`      // start of the UTC hour
+	Dimension string    `json:"dimension"` //
+	State     State     `json:"state"`     // zero value reads as pending
+	Counted   float64   `json:"counted"`   // usage counted in the hour (the store's counter)
+	CarriedIn float64   `json:"carriedIn"` // usage of other hours moved into this one
+	// CarriedOut is this hour's usage moved to a later hour.
+	CarriedOut float64 `json:"carriedOut"`
+	// Sent is the quantity of the last event sent for the hour.
+	Sent float64 `json:"sent"`
+	// Reported is what the service billed for the hour (its accepted quantity).
+	Reported      float64   `json:"reported"`
+	UsageEventID  string    `json:"usageEventId,omitempty"`
+	MessageTime   time.Time `json:"messageTime,omitzero"`
+	Attempts      int       `json:"attempts"`
+	LastError     string    `json:"lastError,omitempty"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	CarriedTo     time.Time `json:"carriedTo,omitzero"`   // last hour usage was carried to
+	CarriedFrom   time.Time `json:"carriedFrom,omitzero"` // last hour usage was carried from
+	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
+	// Version increases with every change of the record (not of Counted or
+	// CarriedIn, which only grow); transitions are compare-and-set on it.
+	Version int64 `json:"version"`
+}
+
+// Due is the usage of the hour not yet billed nor carried away.
+func (r Record) Due() float64 { return r.Counted + r.CarriedIn - r.Reported - r.CarriedOut }
+
+// Quantity is what an event for the hour should carry: all its usage less
+// what was carried away.
+func (r Record) Quantity() float64 { return r.Counted + r.CarriedIn - r.CarriedOut }
+
+// ErrConflict is returned by a compare-and-set that lost: the record changed
+// since it was read. The caller re-reads and decides again.
+var ErrConflict = errors.New("metering: ledger record changed concurrently")
+
+// ErrLocked is returned by Ledger.Lock when another reporter holds the lock.
+var ErrLocked = errors.New("metering: another reporter holds the lock")
+
+// Ledger is what the reporter needs from a store. Implementations keep the
+// usage counters (written by the application) and the records beside them.
+type Ledger interface {
+	// Records returns every hour of the dimension that has usage, a carry or
+	// a record, oldest first, with Counted read from the usage counter.
+	// Implementations may leave out hours settled long ago (more than two
+	// days) whose books balance.
+	Records(ctx context.Context, dimension string) ([]Record, error)
+	// Update replaces the record of rec.Hour if its stored version is
+	// rec.Version, and stores it with Version+1. Counted and CarriedIn are
+	// not written: the counter and carries own them. ErrConflict otherwise.
+	Update(ctx context.Context, rec Record) (Record, error)
+	// Carry does Update(from) and adds quantity to the CarriedIn of hour to,
+	// in one transaction; from.CarriedOut must already include quantity.
+	Carry(ctx context.Context, from Record, to time.Time, quantity float64) (Record, error)
+	// Lock takes the reporter lock for ttl, or returns ErrLocked.
+	Lock(ctx context.Context, name string, ttl time.Duration) (Lock, error)
+}
+
+// Lock is a held reporter lock.
+type Lock interface {
+	// Renew extends the lock by its ttl; an error means it was lost.
+	Renew(ctx context.Context) error
+	// Release gives the lock up if still held.
+	Release(ctx context.Context) error
+}
