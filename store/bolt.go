@@ -1,0 +1,442 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/azure-vote/azure-vote/metering"
+)
+
+// BoltFile is the name of the database file in the data directory.
+const BoltFile = "azure-vote.db"
+
+// Bucket names; the layout is described in the package documentation.
+var (
+	bucketVotes  = []byte("votes")
+	bucketUsage  = []byte("usage")
+	bucketLedger = []byte("ledger")
+)
+
+const (
+	// boltOpenTimeout bounds the wait for the file lock: a second process
+	// fails fast with a clear error instead of hanging.
+	boltOpenTimeout = time.Second
+	// boltBatchDelay is how long a vote waits for others to share its fsync.
+	// Short, so a lone vote stays quick; concurrent votes pile up anyway
+	// while the previous batch commits.
+	boltBatchDelay = time.Millisecond
+)
+
+// Bolt is the store in an embedded bbolt file, for running without Redis.
+// Every vote is durable (fsynced) when Vote returns.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+	dim  string
+	now  func() time.Time
+
+	// Only one process can open the file, so the reporter lock lives here.
+	mu    sync.Mutex
+	locks map[string]boltLockState
+}
+
+type boltLockState struct {
+	token   string
+	expires time.Time
+}
+
+// OpenBolt opens (creating them if needed) dir and its database file. If
+// another process has the file open it fails after about a second.
+func OpenBolt(dir string, o Options) (*Bolt, error) {
+	o = o.withDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, BoltFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: boltOpenTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store: data directory %s is in use by another azure-vote process", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = boltBatchDelay
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketVotes); err != nil {
+			return err
+		}
+		if _, err := nestedBucket(tx, bucketUsage, o.Dimension); err != nil {
+			return err
+		}
+		_, err := nestedBucket(tx, bucketLedger, o.Dimension)
+		return err
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
+	}
+	return &Bolt{db: db, path: path, dim: o.Dimension, now: o.Now, locks: map[string]boltLockState{}}, nil
+}
+
+// Path is the database file.
+func (b *Bolt) Path() string { return b.path }
+
+// Vote adds 1 to choice's count and to the usage of the UTC hour of at, and
+// returns the counts after the vote, in one transaction. Concurrent votes
+// share a transaction and its fsync (bbolt's Batch).
+func (b *Bolt) Vote(_ context.Context, choice string, at time.Time) (map[string]int64, error) {
+	hour := []byte(hourLabel(at))
+	var counts map[string]int64
+	// Batch may run the function more than once; it only touches tx and counts.
+	err := b.db.Batch(func(tx *bolt.Tx) error {
+		votes := tx.Bucket(bucketVotes)
+		if err := increment(votes, []byte(choice)); err != nil {
+			return err
+		}
+		usage, err := nestedBucket(tx, bucketUsage, b.dim)
+		if err != nil {
+			return err
+		}
+		if err := increment(usage, hour); err != nil {
+			return err
+		}
+		counts, err = readCounts(votes)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: vote: %w", err)
+	}
+	return counts, nil
+}
+
+// Counts returns the count of every choice voted for since the start.
+func (b *Bolt) Counts(_ context.Context) (map[string]int64, error) {
+	var counts map[string]int64
+	err := b.db.View(func(tx *bolt.Tx) (err error) {
+		counts, err = readCounts(tx.Bucket(bucketVotes))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read counts: %w", err)
+	}
+	return counts, nil
+}
+
+// Reset sets every count to zero and returns the counts. Usage counters, which
+// are billed, are not touched.
+func (b *Bolt) Reset(_ context.Context) (map[string]int64, error) {
+	var counts map[string]int64
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		votes := tx.Bucket(bucketVotes)
+		var choices [][]byte
+		if err := votes.ForEach(func(k, _ []byte) error {
+			choices = append(choices, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		counts = make(map[string]int64, len(choices))
+		for _, c := range choices {
+			if err := votes.Put(c, []byte("0")); err != nil {
+				return err
+			}
+			counts[string(c)] = 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reset counts: %w", err)
+	}
+	return counts, nil
+}
+
+// Ping checks that the database is open.
+func (b *Bolt) Ping(_ context.Context) error {
+	if err := b.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store: %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// Close closes the database file, releasing it for another process.
+func (b *Bolt) Close() error {
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// Records returns every hour with usage or a ledger record, oldest first.
+// Hours settled, balanced and older than two days are left out.
+func (b *Bolt) Records(_ context.Context, dim string) ([]metering.Record, error) {
+	var recs []metering.Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		byHour := map[string]*metering.Record{}
+		get := func(label []byte) (*metering.Record, error) {
+			if r, ok := byHour[string(label)]; ok {
+				return r, nil
+			}
+			hour, err := parseHour(string(label))
+			if err != nil {
+				return nil, err
+			}
+			r := &metering.Record{Hour: hour, Dimension: dim}
+			byHour[string(label)] = r
+			return r, nil
+		}
+		if l := subBucket(tx, bucketLedger, dim); l != nil {
+			if err := l.ForEach(func(k, v []byte) error {
+				r, err := get(k)
+				if err != nil {
+					return err
+				}
+				return decodeBoltRecord(dim, k, v, r)
+			}); err != nil {
+				return err
+			}
+		}
+		if u := subBucket(tx, bucketUsage, dim); u != nil {
+			if err := u.ForEach(func(k, v []byte) error {
+				r, err := get(k)
+				if err != nil {
+					return err
+				}
+				n, err := parseCount(dim+" "+string(k), string(v))
+				r.Counted = float64(n)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		now := b.now()
+		for _, r := range byHour {
+			if !forgettable(*r, now) {
+				recs = append(recs, *r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+// Update stores rec if the stored version is rec.Version, with Version+1,
+// and returns the record as stored. Counted, CarriedIn and CarriedFrom are
+// not written: the usage counter and Carry own them.
+func (b *Bolt) Update(_ context.Context, rec metering.Record) (metering.Record, error) {
+	if err := checkRecord(rec); err != nil {
+		return metering.Record{}, err
+	}
+	var stored metering.Record
+	err := b.db.Update(func(tx *bolt.Tx) (err error) {
+		stored, err = casRecord(tx, rec)
+		return err
+	})
+	if err != nil {
+		return metering.Record{}, fmt.Errorf("store: update %s %s: %w", rec.Dimension, hourLabel(rec.Hour), err)
+	}
+	return stored, nil
+}
+
+// Carry updates from as Update does and, in the same transaction, adds
+// quantity to the CarriedIn of hour to and sets its CarriedFrom; the target's
+// version does not change.
+func (b *Bolt) Carry(_ context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
+	if err := checkCarry(from, to, quantity); err != nil {
+		return metering.Record{}, err
+	}
+	var stored metering.Record
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if stored, err = casRecord(tx, from); err != nil {
+			return err
+		}
+		ledger, err := nestedBucket(tx, bucketLedger, from.Dimension)
+		if err != nil {
+			return err
+		}
+		key := []byte(hourLabel(to))
+		target := metering.Record{Hour: metering.HourOf(to), Dimension: from.Dimension}
+		if err := decodeBoltRecord(from.Dimension, key, ledger.Get(key), &target); err != nil {
+			return err
+		}
+		target.CarriedIn += quantity
+		target.CarriedFrom = metering.HourOf(from.Hour)
+		return putBoltRecord(ledger, key, target)
+	})
+	if err != nil {
+		return metering.Record{}, fmt.Errorf("store: carry %v from %s %s to %s: %w",
+			quantity, from.Dimension, hourLabel(from.Hour), hourLabel(to), err)
+	}
+	return stored, nil
+}
+
+// casRecord is the compare-and-set of Update inside tx.
+func casRecord(tx *bolt.Tx, rec metering.Record) (metering.Record, error) {
+	ledger, err := nestedBucket(tx, bucketLedger, rec.Dimension)
+	if err != nil {
+		return metering.Record{}, err
+	}
+	key := []byte(hourLabel(rec.Hour))
+	var cur metering.Record
+	if err := decodeBoltRecord(rec.Dimension, key, ledger.Get(key), &cur); err != nil {
+		return metering.Record{}, err
+	}
+	if cur.Version != rec.Version {
+		return metering.Record{}, fmt.Errorf("version %d, stored %d: %w", rec.Version, cur.Version, metering.ErrConflict)
+	}
+	next := rec
+	next.Hour = metering.HourOf(rec.Hour)
+	// UTC, as the Redis store keeps times, so both read back alike.
+	for _, t := range []*time.Time{&next.MessageTime, &next.CarriedTo, &next.UpdatedAt} {
+		*t = t.UTC()
+	}
+	next.Version = rec.Version + 1
+	next.CarriedIn, next.CarriedFrom = cur.CarriedIn, cur.CarriedFrom
+	if err := putBoltRecord(ledger, key, next); err != nil {
+		return metering.Record{}, err
+	}
+	next.Counted = 0
+	if usage := subBucket(tx, bucketUsage, rec.Dimension); usage != nil {
+		if v := usage.Get(key); v != nil {
+			n, err := parseCount(rec.Dimension+" "+string(key), string(v))
+			if err != nil {
+				return metering.Record{}, err
+			}
+			next.Counted = float64(n)
+		}
+	}
+	return next, nil
+}
+
+// decodeBoltRecord fills r from a stored record; nil data leaves r as is.
+// Hour and Dimension come from where the record is stored, Counted from the
+// usage bucket.
+func decodeBoltRecord(dim string, key, data []byte, r *metering.Record) error {
+	if data == nil {
+		return nil
+	}
+	hour, dimension, counted := r.Hour, r.Dimension, r.Counted
+	if err := json.Unmarshal(data, r); err != nil {
+		return fmt.Errorf("ledger record %s %s: %w", dim, key, err)
+	}
+	r.Hour, r.Dimension, r.Counted = hour, dimension, counted
+	return nil
+}
+
+func putBoltRecord(ledger *bolt.Bucket, key []byte, r metering.Record) error {
+	r.Counted = 0 // the usage bucket owns it
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode ledger record %s: %w", key, err)
+	}
+	return ledger.Put(key, data)
+}
+
+// nestedBucket returns, creating them if needed, bucket parent/name.
+func nestedBucket(tx *bolt.Tx, parent []byte, name string) (*bolt.Bucket, error) {
+	p, err := tx.CreateBucketIfNotExists(parent)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", parent, err)
+	}
+	b, err := p.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s/%s: %w", parent, name, err)
+	}
+	return b, nil
+}
+
+// subBucket returns bucket parent/name, or nil if it does not exist.
+func subBucket(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
+	p := tx.Bucket(parent)
+	if p == nil {
+		return nil
+	}
+	return p.Bucket([]byte(name))
+}
+
+// increment adds 1 to the decimal count at key.
+func increment(b *bolt.Bucket, key []byte) error {
+	var n int64
+	if v := b.Get(key); v != nil {
+		var err error
+		if n, err = parseCount(string(key), string(v)); err != nil {
+			return err
+		}
+	}
+	return b.Put(key, strconv.AppendInt(nil, n+1, 10))
+}
+
+func readCounts(votes *bolt.Bucket) (map[string]int64, error) {
+	counts := map[string]int64{}
+	err := votes.ForEach(func(k, v []byte) error {
+		n, err := parseCount(string(k), string(v))
+		counts[string(k)] = n
+		return err
+	})
+	return counts, err
+}
+
+// Lock takes the named lock for ttl, or returns metering.ErrLocked while
+// another holder has it. Only one process can open the file, so the lock is
+// kept in memory.
+func (b *Bolt) Lock(_ context.Context, name string, ttl time.Duration) (metering.Lock, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("store: lock %q: ttl %v is under a millisecond", name, ttl)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if cur, ok := b.locks[name]; ok && now.Before(cur.expires) {
+		return nil, fmt.Errorf("store: lock %q: %w", name, metering.ErrLocked)
+	}
+	l := &boltLock{b: b, name: name, token: rand.Text(), ttl: ttl}
+	b.locks[name] = boltLockState{token: l.token, expires: now.Add(ttl)}
+	return l, nil
+}
+
+type boltLock struct {
+	b     *Bolt
+	name  string
+	token string
+	ttl   time.Duration
+}
+
+// Renew extends the lock by its ttl, or returns ErrLockLost if it expired or
+// another holder took it.
+func (l *boltLock) Renew(_ context.Context) error {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	now := l.b.now()
+	cur, ok := l.b.locks[l.name]
+	if !ok || cur.token != l.token || !now.Before(cur.expires) {
+		return fmt.Errorf("store: renew lock %q: %w", l.name, ErrLockLost)
+	}
+	l.b.locks[l.name] = boltLockState{token: l.token, expires: now.Add(l.ttl)}
+	return nil
+}
+
+// Release gives the lock up if it is still ours.
+func (l *boltLock) Release(_ context.Context) error {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	if cur, ok := l.b.locks[l.name]; ok && cur.token == l.token {
+		delete(l.b.locks, l.name)
+	}
+	return nil
+}

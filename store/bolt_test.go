@@ -1,0 +1,114 @@
+package store
+
+import (
+	"maps"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/azure-vote/azure-vote/metering"
+)
+
+func TestBoltContract(t *testing.T) {
+	runContract(t, func(t *testing.T, o Options) Store { return openBolt(t, t.TempDir(), o) })
+}
+
+func openBolt(t testing.TB, dir string, o Options) *Bolt {
+	t.Helper()
+	s, err := OpenBolt(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestBoltSurvivesRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "nested") // created by OpenBolt
+	o := Options{Now: fixedClock(base)}
+	s := openBolt(t, dir, o)
+	ctx := t.Context()
+	for _, c := range []string{"Cats", "Dogs", "Cats"} {
+		mustVote(t, s, c, base.Add(-3*time.Hour))
+	}
+	rec := mustRecords(t, s, DefaultDimension)[0]
+	rec.State, rec.CarriedOut, rec.UsageEventID = metering.StateExpired, 3, "evt-1"
+	if _, err := s.Carry(ctx, rec, base, 3); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Lock(ctx, "reporter", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l // a process's lock dies with it
+	counts, recs := mustCounts(t, s), mustRecords(t, s, DefaultDimension)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openBolt(t, dir, o)
+	if got := mustCounts(t, s); !maps.Equal(got, counts) {
+		t.Errorf("counts after reopen = %v, want %v", got, counts)
+	}
+	if got := mustRecords(t, s, DefaultDimension); !sameRecords(got, recs) {
+		t.Errorf("records after reopen =\n%+v\nwant\n%+v", got, recs)
+	}
+	if _, err := s.Lock(ctx, "reporter", time.Minute); err != nil {
+		t.Errorf("Lock after reopen: %v", err)
+	}
+}
+
+func TestBoltSecondProcessGetsClearError(t *testing.T) {
+	dir := t.TempDir()
+	s := openBolt(t, dir, Options{})
+	start := time.Now()
+	_, err := OpenBolt(dir, Options{})
+	elapsed := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "data directory "+dir+" is in use by another azure-vote process") {
+		t.Fatalf("second OpenBolt err = %v, want the directory named as in use", err)
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("second OpenBolt took %v, want about 1s", elapsed)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openBolt(t, dir, Options{}) // free again
+}
+
+// TestBoltLayout reads the file with bbolt alone, as an operator's tool would.
+func TestBoltLayout(t *testing.T) {
+	dir := t.TempDir()
+	s := openBolt(t, dir, Options{Now: fixedClock(base)})
+	mustVote(t, s, "Cats", base)
+	if _, err := s.Update(t.Context(), metering.Record{Hour: base, Dimension: DefaultDimension, State: metering.StateInflight}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, BoltFile), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if got := string(tx.Bucket([]byte("votes")).Get([]byte("Cats"))); got != "1" {
+			t.Errorf("votes/Cats = %q, want 1", got)
+		}
+		if got := string(tx.Bucket([]byte("usage")).Bucket([]byte("pervote")).Get([]byte("2026-11-22T08"))); got != "1" {
+			t.Errorf("usage/pervote/2026-11-22T08 = %q, want 1", got)
+		}
+		got := string(tx.Bucket([]byte("ledger")).Bucket([]byte("pervote")).Get([]byte("2026-11-22T08")))
+		if !strings.Contains(got, `"state":"inflight"`) || !strings.Contains(got, `"version":1`) {
+			t.Errorf("ledger/pervote/2026-11-22T08 = %s, want the JSON record", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

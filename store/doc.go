@@ -1,0 +1,54 @@
+// Package store keeps the vote counts, the hourly usage counters and the
+// metering ledger of azure-vote, in Redis ([Redis]) or in an embedded bbolt
+// file ([Bolt]). Both implement the same methods and pass one contract test
+// suite; both implement [metering.Ledger].
+//
+// A vote is one atomic step: it adds 1 to the choice's count and 1 to the
+// usage counter of the vote's UTC hour, and returns the counts after it. The
+// usage counters are what customers are billed for: [Redis.Reset] and
+// [Bolt.Reset] zero the displayed counts and never touch them.
+//
+// A choice is only ever a hash field (Redis) or a key inside a bucket
+// (bbolt), never part of a key name, so no form value can reach other data.
+//
+// # Redis data layout
+//
+// Operators can read everything with redis-cli. With the default prefix
+// "azure-vote:" and dimension "pervote":
+//
+//	azure-vote:votes                              hash: choice -> count
+//	azure-vote:usage:pervote:2026-11-22T08        integer: votes cast in that UTC hour
+//	azure-vote:usage-hours:pervote                sorted set: member = hour, score = unix
+//	                                              seconds of its start; the hours with
+//	                                              usage or a ledger record
+//	azure-vote:ledger:pervote:2026-11-22T08       hash: the metering record of the hour
+//	azure-vote:lock:reporter                      string: random token, PX expiry
+//
+// The ledger hash has the fields state, sent, reported, carried_in,
+// carried_out, usage_event_id, message_time, attempts, last_error,
+// correlation_id, carried_to, carried_from, updated_at and version. Times are
+// RFC 3339 in UTC (empty when unset), quantities decimal strings. Only a
+// carry into the hour writes carried_in and carried_from, and it leaves the
+// version alone. The index forgets hours settled, balanced and older than two
+// days; their keys stay.
+//
+// # Redis Cluster
+//
+// A vote writes three keys in one MULTI/EXEC and the ledger scripts touch
+// several keys, which Redis Cluster allows only within one hash slot. With
+// Cluster the prefix must therefore carry a hash tag, e.g. "{azure-vote}:",
+// so that all keys of one installation share a slot. Sentinel and single
+// servers need nothing special.
+//
+// # bbolt data layout
+//
+// One file, azure-vote.db, in the data directory:
+//
+//	votes                   choice -> count (decimal ASCII)
+//	usage / <dimension>     hour "2006-01-02T15" -> count of the hour (decimal ASCII)
+//	ledger / <dimension>    hour "2006-01-02T15" -> JSON of metering.Record
+//	                        (Counted is not stored: the usage bucket owns it)
+//
+// Only one process can open the file; a second one fails after about a
+// second with an error naming the directory.
+package store

@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/azure-vote/azure-vote/metering"
+)
+
+// Fields of a ledger hash.
+const (
+	fieldState         = "state"
+	fieldSent          = "sent"
+	fieldReported      = "reported"
+	fieldCarriedIn     = "carried_in"
+	fieldCarriedOut    = "carried_out"
+	fieldUsageEventID  = "usage_event_id"
+	fieldMessageTime   = "message_time"
+	fieldAttempts      = "attempts"
+	fieldLastError     = "last_error"
+	fieldCorrelationID = "correlation_id"
+	fieldCarriedTo     = "carried_to"
+	fieldCarriedFrom   = "carried_from"
+	fieldUpdatedAt     = "updated_at"
+	fieldVersion       = "version"
+)
+
+// updateScript is the compare-and-set of a ledger record.
+//
+//	KEYS: ledger hash, hours index, usage counter
+//	ARGV: expected version, hour, hour's unix start, field, value, ...
+//
+// It returns nil when the stored version (missing: 0) is not the expected
+// one, else the record as stored and the usage counter.
+const updateScript = `
+if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
+`
+
+// carryScript is updateScript on the source hour plus the carry into the
+// target hour, whose version it leaves alone.
+//
+//	KEYS: source ledger hash, hours index, source usage counter, target ledger hash
+//	ARGV: expected version, source hour, its unix start, target hour, its unix
+//	      start, quantity, carried_from value, field, value, ...
+const carryScript = `
+if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HINCRBYFLOAT', KEYS[4], 'carried_in', ARGV[6])
+redis.call('HSET', KEYS[4], 'carried_from', ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
+`
+
+// pruneScript drops hours from the index unless their usage, version or
+// carried_in changed since they were read (a late vote or carry keeps them).
+//
+//	KEYS: hours index, then per hour: usage counter, ledger hash
+//	ARGV: per hour: hour, usage, version, carried_in as read ('' for none)
+const pruneScript = `
+local n = 0
+for j = 0, #ARGV / 4 - 1 do
+  local usage, ledger, a = KEYS[2 + 2 * j], KEYS[3 + 2 * j], 4 * j
+  if (redis.call('GET', usage) or '') == ARGV[a + 2]
+    and (redis.call('HGET', ledger, 'version') or '') == ARGV[a + 3]
+    and (redis.call('HGET', ledger, 'carried_in') or '') == ARGV[a + 4] then
+    n = n + redis.call('ZREM', KEYS[1], ARGV[a + 1])
+  end
+end
+return n
+`
+
+// Records returns the hours of the index, oldest first, read in one pipeline.
+// Hours settled, balanced and older than two days leave the index here; a
+// later vote in such an hour puts it back.
+func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, error) {
+	labels, err := s.rdb.ZRange(ctx, s.hoursKey(dim), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s hours: %w", dim, err)
+	}
+	if len(labels) == 0 {
+		return nil, nil
+	}
+	usage := make([]*redis.StringCmd, len(labels))
+	ledger := make([]*redis.MapStringStringCmd, len(labels))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, label := range labels {
+			usage[i] = p.Get(ctx, s.usageKey(dim, label))
+			ledger[i] = p.HGetAll(ctx, s.ledgerKey(dim, label))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
+	}
+
+	now := s.now()
+	recs := make([]metering.Record, 0, len(labels))
+	var stale []any // hour, usage, version, carried_in of forgettable hours
+	var staleKeys []string
+	for i, label := range labels {
+		counted, err := usage[i].Result()
+		if errors.Is(err, redis.Nil) {
+			counted, err = "", nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: read usage of %s %s: %w", dim, label, err)
+		}
+		fields, err := ledger[i].Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: read ledger of %s %s: %w", dim, label, err)
+		}
+		rec, err := decodeRecord(dim, label, counted, fields)
+		if err != nil {
+			return nil, err
+		}
+		if forgettable(rec, now) {
+			staleKeys = append(staleKeys, s.usageKey(dim, label), s.ledgerKey(dim, label))
+			stale = append(stale, label, counted, fields[fieldVersion], fields[fieldCarriedIn])
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(stale) > 0 {
+		keys := append([]string{s.hoursKey(dim)}, staleKeys...)
+		if err := s.prune.Run(ctx, s.rdb, keys, stale...).Err(); err != nil {
+			return nil, fmt.Errorf("store: prune %s hours: %w", dim, err)
+		}
+	}
+	return recs, nil
+}
+
+// Update stores rec if the stored version is rec.Version, with Version+1,
+// and returns the record as stored. Counted, CarriedIn and CarriedFrom are
+// not written: the usage counter and Carry own them.
+func (s *Redis) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
+	if err := checkRecord(rec); err != nil {
+		return metering.Record{}, err
+	}
+	dim, hour := rec.Dimension, metering.HourOf(rec.Hour)
+	label := hour.Format(hourLayout)
+	keys := []string{s.ledgerKey(dim, label), s.hoursKey(dim), s.usageKey(dim, label)}
+	args := append([]any{strconv.FormatInt(rec.Version, 10), label, hour.Unix()}, encodeRecord(rec)...)
+	res, err := s.update.Run(ctx, s.rdb, keys, args...).Slice()
+	if errors.Is(err, redis.Nil) {
+		return metering.Record{}, fmt.Errorf("store: update %s %s version %d: %w", dim, label, rec.Version, metering.ErrConflict)
+	}
+	if err != nil {
+		return metering.Record{}, fmt.Errorf("store: update %s %s: %w", dim, label, err)
+	}
+	return decodeScriptRecord(dim, label, res)
+}
+
+// Carry updates from as Update does and, in the same script, adds quantity
+// to the CarriedIn of hour to and sets its CarriedFrom; the target's version
+// does not change.
+func (s *Redis) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
+	if err := checkCarry(from, to, quantity); err != nil {
+		return metering.Record{}, err
+	}
+	dim, hour, toHour := from.Dimension, metering.HourOf(from.Hour), metering.HourOf(to)
+	label, toLabel := hour.Format(hourLayout), toHour.Format(hourLayout)
+	keys := []string{s.ledgerKey(dim, label), s.hoursKey(dim), s.usageKey(dim, label), s.ledgerKey(dim, toLabel)}
+	args := append([]any{
+		strconv.FormatInt(from.Version, 10), label, hour.Unix(), toLabel, toHour.Unix(),
+		formatQuantity(quantity), formatTime(hour),
+	}, encodeRecord(from)...)
+	res, err := s.carry.Run(ctx, s.rdb, keys, args...).Slice()
+	if errors.Is(err, redis.Nil) {
+		return metering.Record{}, fmt.Errorf("store: carry from %s %s version %d: %w", dim, label, from.Version, metering.ErrConflict)
+	}
+	if err != nil {
+		return metering.Record{}, fmt.Errorf("store: carry %v from %s %s to %s: %w", quantity, dim, label, toLabel, err)
+	}
+	return decodeScriptRecord(dim, label, res)
+}
+
+// encodeRecord is the field/value list Update writes, with the next version.
+func encodeRecord(r metering.Record) []any {
+	return []any{
+		fieldState, string(r.State),
+		fieldSent, formatQuantity(r.Sent),
+		fieldReported, formatQuantity(r.Reported),
+		fieldCarriedOut, formatQuantity(r.CarriedOut),
+		fieldUsageEventID, r.UsageEventID,
+		fieldMessageTime, formatTime(r.MessageTime),
+		fieldAttempts, strconv.Itoa(r.Attempts),
+		fieldLastError, r.LastError,
+		fieldCorrelationID, r.CorrelationID,
+		fieldCarriedTo, formatTime(r.CarriedTo),
+		fieldUpdatedAt, formatTime(r.UpdatedAt),
+		fieldVersion, strconv.FormatInt(r.Version+1, 10),
+	}
+}
+
+// decodeScriptRecord reads the {ledger hash, usage counter} reply of the
+// update and carry scripts.
+func decodeScriptRecord(dim, label string, res []any) (metering.Record, error) {
+	if len(res) != 2 {
+		return metering.Record{}, fmt.Errorf("store: ledger script for %s %s answered %d values, want 2", dim, label, len(res))
+	}
+	pairs, _ := res[0].([]any)
+	fields := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, _ := pairs[i].(string)
+		v, _ := pairs[i+1].(string)
+		fields[k] = v
+	}
+	counted, _ := res[1].(string) // nil: no usage yet
+	return decodeRecord(dim, label, counted, fields)
+}
+
+// decodeRecord builds the record of an hour from its usage counter ("" when
+// missing) and its ledger hash (empty when missing).
+func decodeRecord(dim, label, counted string, f map[string]string) (metering.Record, error) {
+	hour, err := parseHour(label)
+	if err != nil {
+		return metering.Record{}, err
+	}
+	r := metering.Record{
+		Hour:          hour,
+		Dimension:     dim,
+		State:         metering.State(f[fieldState]),
+		UsageEventID:  f[fieldUsageEventID],
+		LastError:     f[fieldLastError],
+		CorrelationID: f[fieldCorrelationID],
+	}
+	d := decoder{dim: dim, label: label}
+	if counted != "" {
+		r.Counted = float64(d.integer("usage counter", counted))
+	}
+	r.Sent = d.quantity(fieldSent, f[fieldSent])
+	r.Reported = d.quantity(fieldReported, f[fieldReported])
+	r.CarriedIn = d.quantity(fieldCarriedIn, f[fieldCarriedIn])
+	r.CarriedOut = d.quantity(fieldCarriedOut, f[fieldCarriedOut])
+	r.MessageTime = d.time(fieldMessageTime, f[fieldMessageTime])
+	r.CarriedTo = d.time(fieldCarriedTo, f[fieldCarriedTo])
+	r.CarriedFrom = d.time(fieldCarriedFrom, f[fieldCarriedFrom])
+	r.UpdatedAt = d.time(fieldUpdatedAt, f[fieldUpdatedAt])
+	r.Attempts = int(d.integer(fieldAttempts, f[fieldAttempts]))
+	r.Version = d.integer(fieldVersion, f[fieldVersion])
+	if d.err != nil {
+		return metering.Record{}, d.err
+	}
+	return r, nil
+}
+
+// decoder parses ledger fields, "" meaning zero, and keeps the first error.
+type decoder struct {
+	dim, label string
+	err        error
+}
+
+func (d *decoder) fail(field, raw, want string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("store: ledger %s %s: %s is %q, not %s", d.dim, d.label, field, raw, want)
+	}
+}
+
+func (d *decoder) integer(field, raw string) int64 {
+	if raw == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		d.fail(field, raw, "an integer")
+	}
+	return n
+}
+
+func (d *decoder) quantity(field, raw string) float64 {
+	if raw == "" {
+		return 0
+	}
+	q, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		d.fail(field, raw, "a number")
+	}
+	return q
+}
+
+func (d *decoder) time(field, raw string) time.Time {
+	if raw == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		d.fail(field, raw, "an RFC 3339 time")
+	}
+	return t.UTC()
+}
+
+func formatQuantity(q float64) string { return strconv.FormatFloat(q, 'f', -1, 64) }
+
+// formatTime writes RFC 3339 in UTC, and "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// renewScript extends the lock only if it still holds our token.
+const renewScript = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`
+
+// releaseScript deletes the lock only if it still holds our token.
+const releaseScript = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+// Lock takes the named lock for ttl with SET NX PX and a random token, or
+// returns metering.ErrLocked when another holder has it.
+func (s *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
+	if ttl < time.Millisecond {
+		return nil, fmt.Errorf("store: lock %q: ttl %v is under a millisecond", name, ttl)
+	}
+	l := &redisLock{s: s, key: s.lockKey(name), token: rand.Text(), ttl: ttl}
+	err := s.rdb.Do(ctx, "set", l.key, l.token, "nx", "px", ttl.Milliseconds()).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: lock %q: %w", name, metering.ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	return l, nil
+}
+
+type redisLock struct {
+	s     *Redis
+	key   string
+	token string
+	ttl   time.Duration
+}
+
+// Renew extends the lock by its ttl, or returns ErrLockLost if it expired or
+// another holder took it.
+func (l *redisLock) Renew(ctx context.Context) error {
+	n, err := l.s.renew.Run(ctx, l.s.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("store: renew %s: %w", l.key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: renew %s: %w", l.key, ErrLockLost)
+	}
+	return nil
+}
+
+// Release deletes the lock if it is still ours.
+func (l *redisLock) Release(ctx context.Context) error {
+	if err := l.s.release.Run(ctx, l.s.rdb, []string{l.key}, l.token).Err(); err != nil {
+		return fmt.Errorf("store: release %s: %w", l.key, err)
+	}
+	return nil
+}

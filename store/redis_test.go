@@ -1,0 +1,241 @@
+package store
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/store/redistest"
+)
+
+func TestRedisContract(t *testing.T) {
+	srv := redistest.Start(t)
+	runContract(t, func(t *testing.T, o Options) Store {
+		// Each test gets its own keys on the shared server; the hash tag is
+		// what a Cluster install would use.
+		o.Prefix = "{" + t.Name() + "}:"
+		return openRedis(t, srv, o)
+	})
+}
+
+func openRedis(t testing.TB, srv *redistest.Server, o Options) *Redis {
+	t.Helper()
+	opts, err := ParseRedisAddr(srv.Addr(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewRedis(opts, o)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestRedisDataContract reads, with a plain client, the keys operators and
+// other tools rely on.
+func TestRedisDataContract(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{Now: fixedClock(base)})
+	raw := srv.Client()
+	ctx := t.Context()
+
+	for _, c := range []string{"Cats", "Cats", "Dogs"} {
+		mustVote(t, s, c, base)
+	}
+	mustVote(t, s, "Cats", base.Add(2*time.Hour))
+	wantKeys(t, raw,
+		"azure-vote:votes",
+		"azure-vote:usage:pervote:2026-11-22T08",
+		"azure-vote:usage:pervote:2026-11-22T10",
+		"azure-vote:usage-hours:pervote",
+	)
+	if got := raw.HGetAll(ctx, "azure-vote:votes").Val(); !maps.Equal(got, map[string]string{"Cats": "3", "Dogs": "1"}) {
+		t.Errorf("votes hash = %v", got)
+	}
+	if got := raw.Get(ctx, "azure-vote:usage:pervote:2026-11-22T08").Val(); got != "3" {
+		t.Errorf("usage of 08 = %q, want 3", got)
+	}
+	hours := raw.ZRangeWithScores(ctx, "azure-vote:usage-hours:pervote", 0, -1).Val()
+	wantHours := []redis.Z{
+		{Member: "2026-11-22T08", Score: float64(hourOf(base).Unix())},
+		{Member: "2026-11-22T10", Score: float64(hourOf(base).Add(2 * time.Hour).Unix())},
+	}
+	if !slices.Equal(hours, wantHours) {
+		t.Errorf("usage-hours = %v, want %v", hours, wantHours)
+	}
+
+	rec := mustRecords(t, s, DefaultDimension)[0]
+	rec.State = metering.StateExpired
+	rec.Sent, rec.Reported, rec.CarriedOut = 3, 1, 2
+	rec.UsageEventID = "evt-1"
+	rec.MessageTime = time.Date(2026, 11, 22, 9, 0, 1, 123456700, time.UTC)
+	rec.Attempts = 1
+	rec.CorrelationID = "corr-1"
+	rec.CarriedTo = hourOf(base).Add(2 * time.Hour)
+	rec.UpdatedAt = time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
+	if _, err := s.Carry(ctx, rec, rec.CarriedTo, 2); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"state": "expired", "sent": "3", "reported": "1", "carried_out": "2",
+		"usage_event_id": "evt-1", "message_time": "2026-11-22T09:00:01.1234567Z",
+		"attempts": "1", "last_error": "", "correlation_id": "corr-1",
+		"carried_to": "2026-11-22T10:00:00Z", "updated_at": "2026-11-22T09:05:00Z",
+		"version": "1",
+	}
+	if got := raw.HGetAll(ctx, "azure-vote:ledger:pervote:2026-11-22T08").Val(); !maps.Equal(got, want) {
+		t.Errorf("ledger of 08 =\n%v\nwant\n%v", got, want)
+	}
+	want = map[string]string{"carried_in": "2", "carried_from": "2026-11-22T08:00:00Z"}
+	if got := raw.HGetAll(ctx, "azure-vote:ledger:pervote:2026-11-22T10").Val(); !maps.Equal(got, want) {
+		t.Errorf("ledger of 10 = %v, want %v", got, want)
+	}
+
+	l, err := s.Lock(ctx, "reporter", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := raw.Get(ctx, "azure-vote:lock:reporter").Val(); len(tok) < 16 {
+		t.Errorf("lock token = %q, want a random token", tok)
+	}
+	if ttl := raw.PTTL(ctx, "azure-vote:lock:reporter").Val(); ttl <= 29*time.Second || ttl > 30*time.Second {
+		t.Errorf("lock PTTL = %v, want about 30s", ttl)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := raw.Exists(ctx, "azure-vote:lock:reporter").Val(); n != 0 {
+		t.Error("Release left the lock key")
+	}
+}
+
+func TestRedisChoiceNeverNamesAKey(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{})
+	for _, c := range []string{"VOTES", "usage:pervote:x", "../x", "azure-vote:votes", "azure-vote:lock:reporter", "*", "{x}", "\x00"} {
+		mustVote(t, s, c, base)
+	}
+	wantKeys(t, srv.Client(),
+		"azure-vote:votes",
+		"azure-vote:usage:pervote:2026-11-22T08",
+		"azure-vote:usage-hours:pervote",
+	)
+}
+
+func TestRedisPrefixAndDimension(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{Prefix: "{azure-vote}:", Dimension: "votes1000"})
+	mustVote(t, s, "Cats", base)
+	wantKeys(t, srv.Client(),
+		"{azure-vote}:votes",
+		"{azure-vote}:usage:votes1000:2026-11-22T08",
+		"{azure-vote}:usage-hours:votes1000",
+	)
+	if recs := mustRecords(t, s, "votes1000"); len(recs) != 1 || recs[0].Counted != 1 {
+		t.Errorf("Records(votes1000) = %+v", recs)
+	}
+}
+
+// TestRedisForgottenHoursKeepTheirKeys: leaving the index loses no data, and
+// a late vote's ZADD puts the hour back.
+func TestRedisForgottenHoursKeepTheirKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{Now: fixedClock(base)})
+	raw, ctx := srv.Client(), t.Context()
+	old := base.Add(-72 * time.Hour)
+	mustVote(t, s, "Cats", old)
+	rec := mustRecords(t, s, DefaultDimension)[0]
+	rec.State, rec.Reported = metering.StateAccepted, 1
+	if _, err := s.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if recs := mustRecords(t, s, DefaultDimension); len(recs) != 0 {
+		t.Fatalf("Records = %+v, want the old settled hour left out", recs)
+	}
+	if n := raw.ZCard(ctx, "azure-vote:usage-hours:pervote").Val(); n != 0 {
+		t.Errorf("index holds %d hours, want 0", n)
+	}
+	if n := raw.Exists(ctx, "azure-vote:usage:pervote:2026-11-19T08", "azure-vote:ledger:pervote:2026-11-19T08").Val(); n != 2 {
+		t.Errorf("%d of the forgotten hour's 2 keys left, want both", n)
+	}
+	mustVote(t, s, "Cats", old)
+	if got := raw.ZRange(ctx, "azure-vote:usage-hours:pervote", 0, -1).Val(); !slices.Equal(got, []string{"2026-11-19T08"}) {
+		t.Errorf("index after a late vote = %v", got)
+	}
+}
+
+// TestRedisOutage: with Redis gone calls fail fast, and the same store works
+// again once Redis is back.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{})
+	ctx := t.Context()
+	mustVote(t, s, "Cats", base)
+
+	srv.Stop()
+	for name, call := range map[string]func() error{
+		"Vote":    func() error { _, err := s.Vote(ctx, "Cats", base); return err },
+		"Counts":  func() error { _, err := s.Counts(ctx); return err },
+		"Ping":    func() error { return s.Ping(ctx) },
+		"Records": func() error { _, err := s.Records(ctx, DefaultDimension); return err },
+	} {
+		start := time.Now()
+		err := call()
+		if elapsed := time.Since(start); err == nil || elapsed >= 2*time.Second {
+			t.Errorf("%s with Redis down: err %v after %v; want an error within 2s", name, err, elapsed)
+		}
+	}
+
+	srv.Restart() // saves nothing: the new server starts empty
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		counts, err := s.Vote(ctx, "Cats", base)
+		if err == nil {
+			if want := map[string]int64{"Cats": 1}; !maps.Equal(counts, want) {
+				t.Errorf("Vote after restart = %v, want %v", counts, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover after Redis came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after recovery: %v", err)
+	}
+}
+
+// TestNewRedisNeverRetries: a retried MULTI/EXEC could count a vote twice,
+// so no caller setting turns retries back on.
+func TestNewRedisNeverRetries(t *testing.T) {
+	s := NewRedis(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:1"}, MaxRetries: 5}, Options{})
+	defer s.Close()
+	c, ok := s.rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("client is %T, want *redis.Client for one address", s.rdb)
+	}
+	o := c.Options()
+	if o.MaxRetries != 0 || o.DialerRetries != 1 {
+		t.Errorf("MaxRetries %d, DialerRetries %d; want 0 (from -1) and 1", o.MaxRetries, o.DialerRetries)
+	}
+	for name, d := range map[string]time.Duration{"dial": o.DialTimeout, "read": o.ReadTimeout, "write": o.WriteTimeout, "pool": o.PoolTimeout} {
+		if d != time.Second {
+			t.Errorf("%s timeout = %v, want 1s", name, d)
+		}
+	}
+}
+
+// wantKeys checks the complete set of keys on the server.
+func wantKeys(t *testing.T, raw *redis.Client, want ...string) {
+	t.Helper()
+	got := raw.Keys(t.Context(), "*").Val()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("keys =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
