@@ -1,0 +1,107 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/azure-vote/azure-vote/metering"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the web layer's Prometheus series. The registry is the
+// caller's, so the metering side can register its own on the same one.
+// A nil *Metrics records nothing.
+type Metrics struct {
+	registry    *prometheus.Registry
+	votes       *prometheus.CounterVec
+	storeErrors prometheus.Counter
+	requests    *prometheus.HistogramVec
+
+	reports    *prometheus.CounterVec
+	carried    prometheus.Counter
+	pending    prometheus.Gauge
+	lastReport prometheus.Gauge
+}
+
+// Namespace prefixes every series of the application.
+const Namespace = "azure_vote"
+
+// NewMetrics registers the web series on reg.
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
+		registry: reg,
+		votes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "votes_total", Help: "Votes counted, by choice.",
+		}, []string{"choice"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "store_errors_total", Help: "Store calls that failed while serving a vote or reset.",
+		}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "http_request_duration_seconds", Help: "HTTP requests by route and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 2.5},
+		}, []string{"method", "route", "code"}),
+	}
+	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "metering_reports_total",
+		Help: "Usage events answered, by outcome (accepted, duplicate, mismatch, expired, failed).",
+	}, []string{"outcome"})
+	m.carried = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "metering_carried_quantity_total", Help: "Usage carried into a later hour.",
+	})
+	m.pending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "metering_pending_hours", Help: "Closed hours with usage not yet settled, after the last pass.",
+	})
+	m.lastReport = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "metering_last_pass_timestamp_seconds", Help: "End of the last reporting pass that held the lock.",
+	})
+	reg.MustRegister(m.votes, m.storeErrors, m.requests, m.reports, m.carried, m.pending, m.lastReport)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// ObservePass records the outcome of a reporting pass.
+func (m *Metrics) ObservePass(res metering.PassResult) {
+	if m == nil || !res.Locked {
+		return
+	}
+	for outcome, n := range map[string]int{
+		"accepted": res.Accepted, "duplicate": res.Duplicate, "mismatch": res.Mismatch,
+		"expired": res.Expired, "failed": res.Failed,
+	} {
+		m.reports.WithLabelValues(outcome).Add(float64(n))
+	}
+	m.carried.Add(res.Carried)
+	m.pending.Set(float64(res.Pending))
+	m.lastReport.Set(float64(res.Start.Add(res.Duration).Unix()))
+}
+
+func (m *Metrics) countVote(choice string) {
+	if m != nil {
+		m.votes.WithLabelValues(choice).Inc()
+	}
+}
+
+func (m *Metrics) storeError() {
+	if m != nil {
+		m.storeErrors.Inc()
+	}
+}
+
+func (m *Metrics) observeRequest(r *http.Request, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	// The route pattern, not the path, keeps the label set bounded.
+	route := "unmatched"
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		route = rc.RoutePattern()
+	}
+	m.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Observe(d.Seconds())
+}

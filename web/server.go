@@ -1,0 +1,133 @@
+// Package web is the HTTP face of azure-vote: the vote form, the usage page,
+// health, readiness and metrics. Handlers are thin: parse, call the store or
+// the metering view, render. The package declares the small interfaces it
+// needs and knows nothing of Redis, bbolt or the metering API.
+package web
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// VoteStore keeps the vote counts and, in the same transaction, the usage
+// counter that billing reads.
+type VoteStore interface {
+	// Vote counts one vote for choice in the hour of at, and returns the
+	// counts after it. An error means the vote may not be stored: it is
+	// never acknowledged.
+	Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error)
+	Counts(ctx context.Context) (map[string]int64, error)
+	// Reset zeroes the displayed counts; usage is untouched.
+	Reset(ctx context.Context) (map[string]int64, error)
+	Ping(ctx context.Context) error
+}
+
+// Page is what the vote page shows besides the counts.
+type Page struct {
+	Title    string
+	Vote1    string
+	Vote2    string
+	GetValue string // label of the button that leads to the usage page
+}
+
+// Options wires a Server.
+type Options struct {
+	Page    Page
+	Store   VoteStore
+	Usage   UsageSource // nil: /usage answers 404
+	Assets  fs.FS       // holds templates/*.html and static/*
+	Logger  *slog.Logger
+	Metrics *Metrics // nil: no /metrics
+	Now     func() time.Time
+	// StoreTimeout bounds every store call of a request, so a vanished
+	// store answers 503 quickly instead of hanging the request.
+	StoreTimeout time.Duration
+}
+
+// Server serves the application's pages.
+type Server struct {
+	opts  Options
+	pages *template.Template
+	log   *slog.Logger
+	// bufs recycles render buffers: a page is rendered whole before the
+	// first byte goes out, so a template error becomes a clean 500.
+	bufs sync.Pool
+}
+
+// maxFormBytes bounds a form body: a vote is a few dozen bytes.
+const maxFormBytes = 4 << 10
+
+// NewServer parses the templates once, so a broken template fails at start.
+func NewServer(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = 2 * time.Second
+	}
+	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, pages: pages, log: o.Logger}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	return s, nil
+}
+
+// Handler is the whole application: routes behind the middleware.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	if s.opts.Metrics != nil {
+		r.Handle("/metrics", s.opts.Metrics.Handler())
+	}
+	static, err := fs.Sub(s.opts.Assets, "static")
+	if err == nil {
+		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
+	}
+	r.Get("/", s.index)
+	r.Post("/", s.vote)
+	if s.opts.Usage != nil { // the usage page
+		r.Get("/usage", s.usagePage)
+		r.Get("/api/usage", s.usageJSON)
+	}
+	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
+	return http.NewCrossOriginProtection().Handler(r)
+}
+
+// staticFiles serves embedded assets with a cache lifetime: they change
+// only with the binary.
+func staticFiles(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// NewHTTPServer wraps h with the timeouts every public server needs.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

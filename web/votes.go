@@ -1,0 +1,78 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// indexData is what templates/index.html renders.
+type indexData struct {
+	Page
+	Count1, Count2 int64
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	counts, err := s.opts.Store.Counts(ctx)
+	if err != nil {
+		s.writeError(w, r, unavailable("The vote store is unavailable; try again in a moment.", err))
+		return
+	}
+	s.renderIndex(w, r, counts)
+}
+
+// vote handles every button of the form: a choice counts, reset zeroes the
+// display, the usage button leads to the usage page. Anything else is
+// refused before it reaches the store, so no form value can name a key.
+func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	choice := r.PostForm.Get("vote")
+	p := s.opts.Page
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	var counts map[string]int64
+	var err error
+	switch choice {
+	case p.Vote1, p.Vote2:
+		counts, err = s.opts.Store.Vote(ctx, choice, s.opts.Now())
+		if err == nil {
+			s.opts.Metrics.countVote(choice)
+		}
+	case "reset":
+		counts, err = s.opts.Store.Reset(ctx)
+	case p.GetValue:
+		http.Redirect(w, r, "/usage", http.StatusSeeOther)
+		return
+	case "":
+		s.writeError(w, r, badRequest(`missing form field "vote"`))
+		return
+	default:
+		s.writeError(w, r, badRequest("unknown vote "+quote(choice)+"; choose "+quote(p.Vote1)+" or "+quote(p.Vote2)))
+		return
+	}
+	if err != nil {
+		s.opts.Metrics.storeError()
+		s.writeError(w, r, unavailable("The vote store is unavailable; your vote was not counted. Try again in a moment.", err))
+		return
+	}
+	s.renderIndex(w, r, counts)
+}
+
+func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64) {
+	p := s.opts.Page
+	s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2]})
+}
+
+// quote shortens and quotes user input for an error message.
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return `"` + strings.ToValidUTF8(s, "?") + `"`
+}
