@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/web"
+)
+
+// reportOnce runs one metering pass with the configured store, lock and
+// ledger: what the hourly job does, on an operator's demand.
+func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	m, err := NewMain(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if m.Config.Metering.Local() {
+		return errors.New("report: no metering target configured (set EXTENSION_RESOURCE_ID and PLAN_ID, or METERING_ENDPOINT); in local mode the running app reports to its own emulator")
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
+	if ms.reporter == nil {
+		return fmt.Errorf("report: reporting is paused: %s", ms.detail)
+	}
+	res, err := ms.reporter.Pass(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stderr)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}
+
+// serveEmulator serves the Metering API emulator alone, for partners'
+// tests and demos: point METERING_ENDPOINT at http://<addr>/api.
+func serveEmulator(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "address to listen on")
+	var f emulator.Faults
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction of requests answered 500/503")
+	fs.Float64Var(&f.ThrottleRate, "throttle-rate", 0, "fraction of requests answered 429")
+	fs.DurationVar(&f.RetryAfter, "retry-after", time.Second, "Retry-After of a 429")
+	fs.DurationVar(&f.Latency, "latency", 0, "delay added to every request")
+	fs.Float64Var(&f.DropRate, "drop-rate", 0, "fraction of connections closed without an answer")
+	level := fs.String("log-level", "info", "log level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for name, v := range map[string]float64{"-error-rate": f.ErrorRate, "-throttle-rate": f.ThrottleRate, "-drop-rate": f.DropRate} {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("emulator: %s=%v: must be between 0 and 1", name, v)
+		}
+	}
+	if f.ErrorRate+f.ThrottleRate+f.DropRate > 1 {
+		return errors.New("emulator: -error-rate + -throttle-rate + -drop-rate must not exceed 1")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("emulator: -log-level=%q: must be debug, info, warn or error", *level)
+	}
+	log := newLogger(stderr, lvl)
+	emu := emulator.New(emulator.Options{Faults: f, Logger: log})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("emulator: listen on %s: %w", *addr, err)
+	}
+	srv := web.NewHTTPServer(*addr, emu)
+	log.Info("metering emulator serving", "endpoint", "http://"+ln.Addr().String()+"/api")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

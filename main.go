@@ -1,0 +1,80 @@
+// Command azure-vote is the voting app of the Azure Marketplace custom-meter
+// sample: a two-choice vote whose every vote is billed as usage of the
+// `pervote` dimension, reported hourly to the Marketplace Metering Service.
+//
+//	azure-vote                     serve the app (configuration from the environment)
+//	azure-vote report              run one metering pass and exit
+//	azure-vote emulator -addr :8090  serve the metering API emulator alone
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "azure-vote:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches the subcommands; it is main without the process around it.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "report":
+		return reportOnce(ctx, getenv, stderr)
+	case "emulator":
+		return serveEmulator(ctx, args, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stderr, "azure-vote", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage:
+  azure-vote                        serve the vote app (settings from the environment, see README)
+  azure-vote report                 run one metering pass with the same lock and ledger, then exit
+  azure-vote emulator [-addr :8090] serve the Marketplace Metering API emulator alone
+  azure-vote version                print the version
+`
+
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	m, err := NewMain(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		_ = m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
