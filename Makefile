@@ -1,0 +1,29 @@
+# The two commands a newcomer needs: `go run .` runs the app, `make test`
+# runs every test, installing what the tests need where it is missing.
+
+GO ?= go
+
+.PHONY: test test-deps vet unit chart bench run
+
+test: test-deps vet unit chart
+
+# Tests start their own redis-server on a free port; it must be installed.
+test-deps:
+	@./.ci/install-deps
+
+vet:
+	$(GO) vet ./...
+	cd azure-vote-custom/test && $(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# The chart's tests live in their own module so Helm stays out of the app's.
+chart:
+	cd azure-vote-custom/test && $(GO) test -count=1 ./...
+
+bench:
+	$(GO) run ./bench
+
+run:
+	$(GO) run .
