@@ -77,4 +77,3 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
-

@@ -28,8 +28,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startMain runs the whole app on a free loopback port, as the binary does.
 func startMain(t *testing.T, env map[string]string) (*Main, *syncBuffer) {
@@ -280,7 +284,9 @@ func TestEmulatorCommand(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"emulator", "-addr", addr}, func(string) string { return "" }, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"emulator", "-addr", addr}, func(string) string { return "" }, io.Discard)
+	}()
 	client, err := metering.NewClient("http://"+addr+"/api", metering.StaticToken("t"), nil)
 	if err != nil {
 		t.Fatal(err)
