@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=...").
@@ -22,6 +24,8 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// go-redis has only a process-wide logger; the process is ours here.
+	redis.SetLogger(redisLog{newLogger(os.Stderr, slog.LevelInfo)})
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
 	stop()
 	if err != nil {
@@ -76,4 +80,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// redisLog keeps go-redis's own messages (a dial failure per call while
+// Redis is away) out of stderr's plain text: they go to the JSON log at
+// debug level, since /readyz, the 503s and our own log lines already tell.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

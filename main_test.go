@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,4 +312,82 @@ func TestEmulatorCommand(t *testing.T) {
 			t.Errorf("%v accepted", args)
 		}
 	}
+}
+
+func TestShowHostPutsTheHostNameInTheTitle(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := startMain(t, map[string]string{"SHOWHOST": "true", "TITLE": "Not this"})
+	if _, body := get(t, m.URL()+"/"); !strings.Contains(body, "<title>"+host+"</title>") || strings.Contains(body, "Not this") {
+		t.Fatalf("title is not the host name %q:\n%s", host, body)
+	}
+}
+
+// Shutdown drains a request that is in flight: the vote that has started
+// is answered and counted.
+func TestCloseDrainsInFlightRequests(t *testing.T) {
+	m, _ := startMain(t, map[string]string{})
+	conn, err := net.Dial("tcp", m.listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := "vote=Cats"
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\nvote=", len(body))
+	time.Sleep(50 * time.Millisecond) // the server is now reading the body
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned before the request finished: %v", err)
+	default:
+	}
+	fmt.Fprint(conn, "Cats")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "Cats - 1") {
+		t.Fatalf("in-flight vote = %d %s", resp.StatusCode, b)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve runs until its context ends (SIGTERM in the binary), then shuts down cleanly.
+func TestServeStopsOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": strconv.Itoa(freePort(t))}
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, logs) }()
+	waitFor(t, "the server", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + env["PORT"] + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Fatalf("no shutdown line:\n%s", logs)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -507,4 +508,51 @@ func ExampleNewUsageEvent() {
 		time.Date(2026, 11, 22, 8, 42, 0, 0, time.UTC), 12)
 	fmt.Println(e.ResourceURI, e.EffectiveStartTime.Format(time.RFC3339), e.Quantity)
 	// Output: /subscriptions/x/resourceGroups/rg 2026-11-22T08:00:00Z 12
+}
+
+// lostLock is a ledger whose lock cannot be renewed: another reporter took
+// it over while this one was slow.
+type lostLock struct{ metering.Ledger }
+
+func (lostLock) Lock(context.Context, string, time.Duration) (metering.Lock, error) {
+	return brokenLock{}, nil
+}
+
+type brokenLock struct{}
+
+func (brokenLock) Renew(context.Context) error   { return errors.New("token no longer ours") }
+func (brokenLock) Release(context.Context) error { return nil }
+
+// slowSender answers only when its context ends.
+type slowSender struct{}
+
+func (slowSender) SendUsageEvent(ctx context.Context, _ metering.UsageEvent) (metering.EventResult, error) {
+	<-ctx.Done()
+	return metering.EventResult{}, ctx.Err()
+}
+
+func (slowSender) SendBatch(ctx context.Context, _ []metering.UsageEvent) (metering.BatchResult, error) {
+	<-ctx.Done()
+	return metering.BatchResult{}, ctx.Err()
+}
+
+func TestReporterStopsWhenItLosesTheLock(t *testing.T) {
+	forEachStore(t, func(t *testing.T, w *world) {
+		w.vote(start.Add(time.Minute), 2)
+		w.clock.Set(start.Add(2 * time.Hour))
+		r := metering.NewReporter(metering.ReporterOptions{
+			Ledger: lostLock{w.store}, Sender: slowSender{}, Resource: resource, PlanID: plan, Dimension: dim,
+			Now: w.clock.Now, LockTTL: 30 * time.Millisecond,
+		})
+		_, err := r.Pass(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "lock lost") {
+			t.Fatalf("pass with a lost lock: %v", err)
+		}
+		recs, _ := w.store.Records(context.Background(), dim)
+		if recs[0].State != metering.StateInflight {
+			t.Fatalf("the hour must stay inflight for the next pass: %+v", recs[0])
+		}
+		w.pass(w.reporter(w.store))
+		w.checkBooks()
+	})
 }
