@@ -277,16 +277,9 @@ func queryTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // sentResult is the result for an answer that does not echo the event.
 func sentResult(ev UsageEvent, st Status, d *ErrorDetail) EventResult {
-	return EventResult{
-		Status:             st,
-		ResourceID:         ev.ResourceID,
-		ResourceURI:        ev.ResourceURI,
-		Quantity:           ev.Quantity,
-		Dimension:          ev.Dimension,
-		EffectiveStartTime: ev.EffectiveStartTime,
-		PlanID:             ev.PlanID,
-		Error:              d,
-	}
+	r := ev.Echo(st)
+	r.Error = d
+	return r
 }
 
 // isExpiry reports whether a 400 is about the event's time and nothing else:

@@ -133,6 +133,20 @@ func NewUsageEvent(resource, planID, dimension string, hour time.Time, quantity 
 	return e
 }
 
+// Echo is the service's record of e with status st, as it answers an event
+// without adding its own fields (id, message time).
+func (e UsageEvent) Echo(st Status) EventResult {
+	return EventResult{
+		Status:             st,
+		ResourceID:         e.ResourceID,
+		ResourceURI:        e.ResourceURI,
+		Quantity:           e.Quantity,
+		Dimension:          e.Dimension,
+		EffectiveStartTime: e.EffectiveStartTime,
+		PlanID:             e.PlanID,
+	}
+}
+
 // HourOf is the start, in UTC, of the calendar hour holding t: the key the
 // service bills by.
 func HourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }

@@ -156,17 +156,9 @@ func (e *Emulator) submit(in incoming, now time.Time) outcome {
 		return failed(metering.StatusExpired, ev, "effectiveStartTime", msgTime)
 	}
 
-	res := metering.EventResult{
-		UsageEventID:       uuid.NewString(),
-		Status:             metering.StatusAccepted,
-		MessageTime:        metering.Time{Time: now.UTC()},
-		ResourceID:         ev.ResourceID,
-		ResourceURI:        ev.ResourceURI,
-		Quantity:           ev.Quantity,
-		Dimension:          ev.Dimension,
-		EffectiveStartTime: ev.EffectiveStartTime,
-		PlanID:             ev.PlanID,
-	}
+	res := ev.Echo(metering.StatusAccepted)
+	res.UsageEventID = uuid.NewString()
+	res.MessageTime = metering.Time{Time: now.UTC()}
 	e.byKey[key] = len(e.events)
 	e.events = append(e.events, res)
 	return outcome{status: metering.StatusAccepted, event: ev, accepted: res}
@@ -305,15 +297,7 @@ func itemOf(o outcome) batchItem {
 	if o.status == metering.StatusAccepted {
 		return batchItem{EventResult: o.accepted, MessageTime: o.accepted.MessageTime}
 	}
-	r := metering.EventResult{
-		Status:             o.status,
-		ResourceID:         o.event.ResourceID,
-		ResourceURI:        o.event.ResourceURI,
-		Quantity:           o.event.Quantity,
-		Dimension:          o.event.Dimension,
-		EffectiveStartTime: o.event.EffectiveStartTime,
-		PlanID:             o.event.PlanID,
-	}
+	r := o.event.Echo(o.status)
 	if o.status == metering.StatusDuplicate {
 		r.Error = conflict(o.accepted)
 	} else {
