@@ -556,3 +556,35 @@ func TestReporterStopsWhenItLosesTheLock(t *testing.T) {
 		w.checkBooks()
 	})
 }
+
+// Schedule runs a pass at once (catching up on hours closed while the app
+// was down), and its wait returns only after the pass has finished.
+func TestScheduleRunsAPassAtStart(t *testing.T) {
+	forEachStore(t, func(t *testing.T, w *world) {
+		w.vote(start.Add(time.Minute), 4)
+		w.clock.Set(start.Add(3 * time.Hour))
+		passes := make(chan metering.PassResult, 1)
+		r := metering.NewReporter(metering.ReporterOptions{
+			Ledger: w.store, Sender: w.client, Resource: resource, PlanID: plan, Dimension: dim,
+			Now: w.clock.Now, Observe: func(res metering.PassResult) { passes <- res },
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		wait, err := metering.Schedule(ctx, "5 * * * *", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case res := <-passes:
+			if res.Accepted != 1 {
+				t.Fatalf("pass at start: %+v", res)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no pass at start")
+		}
+		cancel()
+		wait()
+		if _, err := metering.Schedule(context.Background(), "hourly-ish", r); err == nil {
+			t.Fatal("a bad schedule was accepted")
+		}
+	})
+}
