@@ -57,6 +57,7 @@ type Options struct {
 type Server struct {
 	opts  Options
 	pages *template.Template
+	votePage *indexPage // nil: the vote page is rendered per request
 	log   *slog.Logger
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
@@ -81,7 +82,11 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, pages: pages, log: o.Logger}
+	votePage, err := prerenderIndex(pages, o.Page)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, pages: pages, votePage: votePage, log: o.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
 }

@@ -64,11 +64,6 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 	s.renderIndex(w, r, counts)
 }
 
-func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64) {
-	p := s.opts.Page
-	s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2]})
-}
-
 // quote shortens and quotes user input for an error message.
 func quote(s string) string {
 	if len(s) > 40 {

@@ -1,0 +1,45 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// The pre-rendered vote page is byte for byte what the template renders.
+func TestPrerenderedIndexMatchesTheTemplate(t *testing.T) {
+	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(os.DirFS(".."), "templates/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []Page{
+		defaultPage,
+		{Title: `<b>"Tea" & co</b>`, Vote1: "Tea", Vote2: "Coffee", GetValue: "Usage"},
+	} {
+		p, err := prerenderIndex(pages, page)
+		if err != nil || p == nil {
+			t.Fatalf("prerender %+v: %v %v", page, p, err)
+		}
+		for _, c := range [][2]int64{{0, 0}, {3, 5}, {1234567, 89}} {
+			var want bytes.Buffer
+			if err := pages.ExecuteTemplate(&want, "index.html", indexData{Page: page, Count1: c[0], Count2: c[1]}); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.appendTo(nil, c[0], c[1]); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("counts %v:\n%s\nwant\n%s", c, got, want.Bytes())
+			}
+		}
+	}
+	// A page whose text holds a mark cannot be cut safely: it is rendered per request.
+	odd := defaultPage
+	odd.Title = "Poll " + strconv.FormatInt(mark1, 10)
+	if p, err := prerenderIndex(pages, odd); err != nil || p != nil {
+		t.Fatalf("prerender with a mark in the title = %v, %v", p, err)
+	}
+	f := newFixture(t, boltStore(t), odd)
+	if code, body := f.vote("Cats"); code != 200 || !bytes.Contains([]byte(body), []byte("Cats - 1 | Dogs - 0")) {
+		t.Fatalf("vote on the fallback path = %d %s", code, body)
+	}
+}
