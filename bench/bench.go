@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// scenario is one measured run: which server, on which store, doing what.
+type scenario struct {
+	Server string `json:"server"` // serverApp or serverReference
+	Store  string `json:"store"`  // storeRedis or storeBolt
+	Op     string `json:"op"`     // opVote or opPage
+}
+
+const (
+	serverApp       = "app"
+	serverReference = "reference"
+	storeRedis      = "redis"
+	storeBolt       = "bolt"
+	opVote          = "vote"
+	opPage          = "page"
+)
+
+// allScenarios lists the scenarios in the order they run and are printed:
+// each app run follows the reference run it is compared with.
+func allScenarios() []scenario {
+	return []scenario{
+		{serverReference, storeRedis, opVote},
+		{serverApp, storeRedis, opVote},
+		{serverReference, storeRedis, opPage},
+		{serverApp, storeRedis, opPage},
+		{serverApp, storeBolt, opVote},
+		{serverApp, storeBolt, opPage},
+	}
+}
+
+// ID names the scenario on the command line: reference/vote, redis/page...
+func (s scenario) ID() string {
+	if s.Server == serverReference {
+		return serverReference + "/" + s.Op
+	}
+	return s.Store + "/" + s.Op
+}
+
+// Label names the scenario in the table.
+func (s scenario) Label() string {
+	req := "POST / (vote)"
+	if s.Op == opPage {
+		req = "GET / (page)"
+	}
+	switch {
+	case s.Server == serverReference:
+		return "reference (net/http + go-redis): " + req
+	case s.Store == storeRedis:
+		return "app, Redis: " + req
+	default:
+		return "app, embedded bbolt: " + req
+	}
+}
+
+func scenarioIDs() []string {
+	var ids []string
+	for _, s := range allScenarios() {
+		ids = append(ids, s.ID())
+	}
+	return ids
+}
+
+// Choices of the app's default configuration; the bench votes for both.
+const (
+	vote1 = "Cats"
+	vote2 = "Dogs"
+)
+
+// voteForms are the bodies a vote run alternates between.
+func voteForms() []string { return []string{"vote=" + vote1, "vote=" + vote2} }
+
+// bench holds what all scenarios share: the binaries, the Redis server and
+// a client of it for flushing and counting.
+type bench struct {
+	opts      options
+	log       io.Writer
+	tmp       string
+	appBin    string
+	selfBin   string
+	redis     *proc
+	redisAddr string
+	rdb       *redis.Client
+	machine   machine
+}
+
+func newBench(ctx context.Context, o options, log io.Writer) (_ *bench, err error) {
+	tmp, err := os.MkdirTemp("", "azure-vote-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	b := &bench{opts: o, log: log, tmp: tmp}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.close())
+		}
+	}()
+	if b.selfBin, err = os.Executable(); err != nil {
+		return nil, fmt.Errorf("find the bench binary: %w", err)
+	}
+	b.appBin = o.appBin
+	if b.appBin == "" {
+		if b.appBin, err = buildApp(ctx, tmp, log); err != nil {
+			return nil, err
+		}
+	} else if b.appBin, err = filepath.Abs(b.appBin); err != nil {
+		return nil, err
+	}
+	redisDir := filepath.Join(tmp, "redis")
+	if err := os.Mkdir(redisDir, 0o700); err != nil {
+		return nil, err
+	}
+	if b.redis, b.redisAddr, err = startRedis(ctx, redisDir); err != nil {
+		return nil, err
+	}
+	b.rdb = redis.NewClient(&redis.Options{Addr: b.redisAddr, MaxRetries: -1})
+	b.machine = readMachine(ctx, tmp, b.appBin)
+	return b, nil
+}
+
+// buildApp builds the app of the current module into dir.
+func buildApp(ctx context.Context, dir string, log io.Writer) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("find the module to build (run from inside it, or pass -app): %v", err)
+	}
+	bin := filepath.Join(dir, "azure-vote")
+	fmt.Fprintf(log, "building the app from %s\n", filepath.Dir(gomod))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func (b *bench) close() error {
+	var errs []error
+	if b.rdb != nil {
+		_ = b.rdb.Close()
+	}
+	if b.redis != nil {
+		errs = append(errs, b.redis.stop())
+	}
+	errs = append(errs, os.RemoveAll(b.tmp))
+	return errors.Join(errs...)
+}
+
+// runAll runs the selected scenarios in order, -count rounds of them, so
+// that a passing disturbance on a shared machine hits one run of each
+// rather than all runs of one. A scenario that cannot run stops the bench;
+// the report then holds the runs done so far.
+func (b *bench) runAll(ctx context.Context) (*report, error) {
+	r := &report{Machine: b.machine, Options: b.opts, Started: time.Now().UTC()}
+	fmt.Fprintf(b.log, "%d connections, %s warm-up + %s per scenario, %d round(s)\n",
+		b.opts.Concurrency, b.opts.Warmup, b.opts.Duration, b.opts.Count)
+	var err error
+rounds:
+	for round := 1; round <= b.opts.Count; round++ {
+		for _, sc := range allScenarios() {
+			if len(b.opts.only) > 0 && !slices.Contains(b.opts.only, sc.ID()) {
+				continue
+			}
+			res, rerr := b.runScenario(ctx, sc)
+			if rerr != nil {
+				err = fmt.Errorf("%s: %w", sc.ID(), rerr)
+				break rounds
+			}
+			res.Round = round
+			fmt.Fprintf(b.log, "%-15s #%d  %s\n", sc.ID(), round, res.summary())
+			r.Runs = append(r.Runs, res)
+		}
+	}
+	r.finish()
+	return r, err
+}
+
+// runScenario starts a fresh server (and empties Redis), so that each
+// measurement starts from the same state and its peak memory is its own.
+func (b *bench) runScenario(ctx context.Context, sc scenario) (_ result, err error) {
+	if sc.Store == storeRedis {
+		if err := b.rdb.FlushAll(ctx).Err(); err != nil {
+			return result{}, fmt.Errorf("empty redis: %w", err)
+		}
+	}
+	srv, base, err := b.startServer(ctx, sc)
+	if err != nil {
+		return result{}, err
+	}
+	defer func() {
+		if serr := srv.stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	if sc.Op == opPage {
+		// A page with counts on it, as users see it.
+		c := &http.Client{Timeout: requestTimeout}
+		for _, form := range voteForms() {
+			if err := do(ctx, c, http.MethodPost, base+"/", []byte(form)); err != nil {
+				return result{}, fmt.Errorf("seed votes: %w", err)
+			}
+		}
+	}
+	spec := loadSpec{
+		URL: base + "/", Method: http.MethodGet,
+		Concurrency: b.opts.Concurrency, Warmup: b.opts.Warmup, Duration: b.opts.Duration,
+		MaxRequests: b.opts.MaxRequests,
+	}
+	if sc.Op == opVote {
+		spec.Method, spec.Forms = http.MethodPost, voteForms()
+	}
+	cpu0, cpuErr := srv.cpuTime()
+	lr, err := runLoad(ctx, spec)
+	if err != nil {
+		return result{}, err
+	}
+	res := newResult(sc, b.opts.Concurrency, lr)
+	if cpu1, err := srv.cpuTime(); err == nil && cpuErr == nil {
+		if n := lr.OKTotal + lr.ErrorsTotal; n > 0 {
+			res.CPUPerRequestUS = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+		}
+	}
+	if mem, err := srv.memory(); err == nil {
+		res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = mem.PeakRSS, mem.RssAnon, mem.RssFile
+	} else {
+		fmt.Fprintf(b.log, "%s: %v\n", sc.ID(), err)
+	}
+	if sc.Op == opVote {
+		lc, err := b.lossCheck(ctx, sc, base, lr)
+		if err != nil {
+			return result{}, err
+		}
+		res.Loss = &lc
+	}
+	return res, nil
+}
+
+// startServer starts the scenario's server and waits until it is ready.
+func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, error) {
+	var dataDir string
+	if sc.Store == storeBolt {
+		var err error
+		if dataDir, err = os.MkdirTemp(b.tmp, "data-"); err != nil {
+			return nil, "", err
+		}
+	}
+	logPath := filepath.Join(b.tmp, strings.ReplaceAll(sc.ID(), "/", "-")+".log")
+	var base string
+	p, _, err := startOnFreePort(func(port int) (*proc, error) {
+		base = "http://127.0.0.1:" + strconv.Itoa(port)
+		var p *proc
+		var err error
+		switch {
+		case sc.Server == serverReference:
+			p, err = startProc("reference", b.selfBin,
+				[]string{serveReferenceCmd, "-port", strconv.Itoa(port), "-redis", b.redisAddr},
+				serverEnv(), logPath)
+		case sc.Store == storeRedis:
+			p, err = startProc("app", b.appBin, nil,
+				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "LOG_LEVEL="+b.opts.LogLevel), logPath)
+		default:
+			p, err = startProc("app", b.appBin, nil,
+				serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := p.waitHTTP(ctx, base+"/readyz"); err != nil {
+			_ = p.stop()
+			return nil, err
+		}
+		return p, nil
+	})
+	return p, base, err
+}
+
+// lossCheck counts the votes and the billed usage stored after a vote run
+// and compares them with the votes the server acknowledged.
+func (b *bench) lossCheck(ctx context.Context, sc scenario, base string, lr loadResult) (lossCheck, error) {
+	lc := lossCheck{Acked: lr.OKTotal, Unknown: lr.ErrorsTotal}
+	var err error
+	if sc.Store == storeRedis {
+		lc.Votes, lc.Usage, err = redisCounts(ctx, b.rdb)
+	} else {
+		lc.Votes, lc.Usage, err = appCounts(ctx, base)
+	}
+	if err != nil {
+		return lossCheck{}, fmt.Errorf("loss check: %w", err)
+	}
+	lc.OK = lc.holds()
+	return lc, nil
+}
+
+// redisCounts reads the vote counts and the usage counters of every hour.
+func redisCounts(ctx context.Context, rdb *redis.Client) (votes, usage int64, err error) {
+	counts, err := rdb.HGetAll(ctx, votesKey).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read votes: %w", err)
+	}
+	for choice, v := range counts {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("count of %q is %q", choice, v)
+		}
+		votes += n
+	}
+	hours, err := rdb.ZRange(ctx, hoursKey, 0, -1).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read usage hours: %w", err)
+	}
+	for _, h := range hours {
+		n, err := rdb.Get(ctx, usageKey(h)).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, 0, fmt.Errorf("read usage of %s: %w", h, err)
+		}
+		usage += n
+	}
+	return votes, usage, nil
+}
+
+// resultsLine is the page's count line: "Cats - 12 | Dogs - 7".
+var resultsLine = regexp.MustCompile(`<div id="results">\s*[^<]*? - (\d+) \| [^<]*? - (\d+)\s*</div>`)
+
+// appCounts reads the counts through the app itself: the vote page's
+// results line and the usage counters of /api/usage.
+func appCounts(ctx context.Context, base string) (votes, usage int64, err error) {
+	page, err := get(ctx, base+"/")
+	if err != nil {
+		return 0, 0, err
+	}
+	if votes, err = parseResults(page); err != nil {
+		return 0, 0, err
+	}
+	body, err := get(ctx, base+"/api/usage")
+	if err != nil {
+		return 0, 0, err
+	}
+	if usage, err = parseUsage(body); err != nil {
+		return 0, 0, err
+	}
+	return votes, usage, nil
+}
+
+func get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: requestTimeout}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+// parseResults adds up the two counts of the vote page.
+func parseResults(page []byte) (int64, error) {
+	m := resultsLine.FindSubmatch(page)
+	if m == nil {
+		return 0, errors.New("no results line on the vote page")
+	}
+	var total int64
+	for _, g := range m[1:] {
+		n, err := strconv.ParseInt(string(g), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("results line: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}

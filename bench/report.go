@@ -1,0 +1,462 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// result is one scenario's measurement.
+type result struct {
+	scenario
+	ID          string    `json:"id"`
+	Round       int       `json:"round"`
+	Concurrency int       `json:"concurrency"`
+	Seconds     float64   `json:"seconds"`  // measured window
+	Requests    int64     `json:"requests"` // measured window, errors included
+	OK          int64     `json:"ok"`
+	Errors      int64     `json:"errors"`
+	FirstError  string    `json:"firstError,omitempty"`
+	RPS         float64   `json:"rps"` // 200 answers per second
+	Latency     latencyMS `json:"latencyMs"`
+	// CPUPerRequestUS is the server's CPU time (user + system) over the
+	// run, warm-up included, per request, in microseconds; 0 when unknown.
+	// Unlike req/s it hardly depends on what else runs on the machine.
+	CPUPerRequestUS float64 `json:"cpuPerRequestUs"`
+	// PeakRSSBytes is the server's VmHWM after the run; 0 when unknown.
+	PeakRSSBytes int64 `json:"peakRssBytes"`
+	// RSSAnonBytes (heap, stacks) and RSSFileBytes (the mapped binary) split
+	// the resident set at the end of the run.
+	RSSAnonBytes int64 `json:"rssAnonBytes"`
+	RSSFileBytes int64 `json:"rssFileBytes"`
+	// VsReference is RPS over the reference's for the same work; 0: none.
+	VsReference float64    `json:"vsReference,omitempty"`
+	Loss        *lossCheck `json:"lossCheck,omitempty"`
+}
+
+type latencyMS struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func newResult(sc scenario, concurrency int, lr loadResult) result {
+	r := result{
+		scenario: sc, ID: sc.ID(), Concurrency: concurrency,
+		Seconds: lr.Elapsed.Seconds(), Requests: lr.OK + lr.Errors, OK: lr.OK, Errors: lr.Errors,
+		FirstError: lr.FirstError,
+		Latency: latencyMS{
+			P50: ms(percentile(lr.Latencies, 0.50)),
+			P90: ms(percentile(lr.Latencies, 0.90)),
+			P99: ms(percentile(lr.Latencies, 0.99)),
+			Max: ms(percentile(lr.Latencies, 1)),
+		},
+	}
+	if r.Seconds > 0 {
+		r.RPS = float64(lr.OK) / r.Seconds
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r result) summary() string {
+	s := fmt.Sprintf("%7s req/s  p50 %.2f ms  p99 %.2f ms  CPU %s µs/req  errors %d  peak RSS %s (anon %s, file %s)",
+		thousands(r.RPS), r.Latency.P50, r.Latency.P99, cpuUS(r.CPUPerRequestUS), r.Errors,
+		mb(r.PeakRSSBytes), mb(r.RSSAnonBytes), mb(r.RSSFileBytes))
+	if r.Loss != nil {
+		s += "  stored: " + r.Loss.String()
+	}
+	if r.FirstError != "" {
+		s += "\n  first error: " + r.FirstError
+	}
+	return s
+}
+
+// lossCheck compares what a vote run stored with what it acknowledged:
+// every vote answered 200 must be stored, counted once, in the vote counts
+// and in the billed usage. A request without a 200 answer may or may not
+// have been stored, so the stored counts may exceed Acked by up to Unknown.
+type lossCheck struct {
+	Acked   int64 `json:"acked"`   // 200 answers, warm-up included
+	Unknown int64 `json:"unknown"` // requests answered otherwise or not at all
+	Votes   int64 `json:"votes"`   // sum of the stored counts
+	Usage   int64 `json:"usage"`   // sum of the usage counters (billed)
+	OK      bool  `json:"ok"`
+}
+
+func (l lossCheck) holds() bool {
+	in := func(n int64) bool { return n >= l.Acked && n <= l.Acked+l.Unknown }
+	return in(l.Votes) && in(l.Usage) && l.Votes == l.Usage
+}
+
+func (l lossCheck) String() string {
+	if l.OK && l.Unknown == 0 {
+		return "ok, " + thousands(float64(l.Acked)) + " votes"
+	}
+	verdict := "ok"
+	if !l.OK {
+		verdict = "FAILED"
+	}
+	return fmt.Sprintf("%s: %s acked, %s unknown; stored %s votes, %s usage", verdict,
+		thousands(float64(l.Acked)), thousands(float64(l.Unknown)), thousands(float64(l.Votes)), thousands(float64(l.Usage)))
+}
+
+// usageJSON is the part of /api/usage the loss check reads.
+type usageJSON struct {
+	Hours []struct {
+		Counted float64 `json:"counted"`
+	} `json:"hours"`
+}
+
+// parseUsage adds up the usage counted in every hour of /api/usage.
+func parseUsage(body []byte) (int64, error) {
+	var u usageJSON
+	if err := json.Unmarshal(body, &u); err != nil {
+		return 0, fmt.Errorf("decode /api/usage: %w", err)
+	}
+	var total float64
+	for _, h := range u.Hours {
+		total += h.Counted
+	}
+	return int64(total), nil
+}
+
+// machine is where the numbers come from.
+type machine struct {
+	NProc     int    `json:"nproc"`
+	CPU       string `json:"cpu"`
+	OS        string `json:"os"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	Redis     string `json:"redis"`
+	DataDirFS string `json:"dataDirFs"` // where the embedded store fsyncs
+	// App is the app binary's Go version and VCS revision.
+	App string `json:"app"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages before the
+	// bench: other work on the machine skews every number.
+	LoadAvg string `json:"loadAvg"`
+}
+
+func readMachine(ctx context.Context, dataDir, appBin string) machine {
+	m := machine{
+		NProc: runtime.NumCPU(), CPU: cpuModel(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Go: runtime.Version(), Redis: "unknown", DataDirFS: fsType(dataDir), Kernel: "unknown",
+		App: appBuild(appBin),
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.CommandContext(ctx, "redis-server", "--version").Output(); err == nil {
+		for f := range strings.FieldsSeq(string(out)) {
+			if v, ok := strings.CutPrefix(f, "v="); ok {
+				m.Redis = v
+			}
+		}
+	}
+	return m
+}
+
+// appBuild describes how the app binary was built: Go version and
+// revision, from the build information the toolchain embeds.
+func appBuild(bin string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "build unknown"
+	}
+	s := "built with " + info.GoVersion
+	var rev, modified string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.modified":
+			modified = kv.Value
+		}
+	}
+	if rev != "" {
+		s += " at " + rev[:min(len(rev), 12)]
+		if modified == "true" {
+			s += " with local changes"
+		}
+	}
+	return s
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func (m machine) String() string {
+	s := fmt.Sprintf("%s, nproc %d, %s, kernel %s, %s, redis-server %s; app %s; embedded store on %s",
+		m.CPU, m.NProc, m.OS, m.Kernel, m.Go, m.Redis, m.App, m.DataDirFS)
+	if m.LoadAvg != "" {
+		s += "; load average before the run " + m.LoadAvg
+	}
+	return s
+}
+
+// target is one goal of the issue, judged on the results.
+type target struct {
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Status   string `json:"status"` // statusMet, statusNotMet or statusNA
+}
+
+const (
+	statusMet    = "met"
+	statusNotMet = "not met"
+	statusNA     = "n/a"
+)
+
+// Goals of the issue.
+const (
+	goalRatio      = 0.9
+	goalP99        = 5 * time.Millisecond
+	goalP99Conns   = 16
+	goalRSSBytes   = 30_000_000
+	goalBoltVotesS = 5000
+)
+
+// report is everything one bench run measured.
+type report struct {
+	Machine machine   `json:"machine"`
+	Options options   `json:"options"`
+	Started time.Time `json:"started"`
+	// Results holds each scenario's median run by req/s; Runs every run.
+	Results []result `json:"results"`
+	Targets []target `json:"targets"`
+	Runs    []result `json:"runs"`
+}
+
+func (r *report) find(id string) *result {
+	for i := range r.Results {
+		if r.Results[i].ID == id {
+			return &r.Results[i]
+		}
+	}
+	return nil
+}
+
+// finish picks each scenario's median run, fills in the ratios and judges
+// the targets.
+func (r *report) finish() {
+	r.Results = r.Results[:0]
+	for _, sc := range allScenarios() {
+		var runs []result
+		for _, run := range r.Runs {
+			if run.ID == sc.ID() {
+				runs = append(runs, run)
+			}
+		}
+		if len(runs) == 0 {
+			continue
+		}
+		slices.SortStableFunc(runs, func(a, b result) int { return cmp.Compare(a.RPS, b.RPS) })
+		r.Results = append(r.Results, runs[(len(runs)-1)/2])
+	}
+	for _, op := range []string{opVote, opPage} {
+		app, ref := r.find(storeRedis+"/"+op), r.find(serverReference+"/"+op)
+		if app != nil && ref != nil && ref.RPS > 0 {
+			app.VsReference = app.RPS / ref.RPS
+		}
+	}
+	r.Targets = r.Targets[:0]
+	for _, op := range []string{opVote, opPage} {
+		t := target{Goal: fmt.Sprintf("app (Redis) ≥ %.1f× the reference's req/s, %s", goalRatio, op), Status: statusNA, Measured: "not run"}
+		if app := r.find(storeRedis + "/" + op); app != nil && app.VsReference > 0 {
+			t.Measured = fmt.Sprintf("%.2f×", app.VsReference)
+			t.Status = judge(app.VsReference >= goalRatio)
+		}
+		r.Targets = append(r.Targets, t)
+	}
+
+	p99 := target{Goal: fmt.Sprintf("p99 < %d ms at %d connections (app, Redis)", goalP99.Milliseconds(), goalP99Conns), Status: statusNA, Measured: "not run"}
+	rss := target{Goal: fmt.Sprintf("peak RSS < %d MB (app, Redis)", goalRSSBytes/1_000_000), Status: statusNA, Measured: "not run"}
+	var p99s, rsss []string
+	p99Met, rssMet := true, true
+	for _, op := range []string{opVote, opPage} {
+		app := r.find(storeRedis + "/" + op)
+		if app == nil {
+			continue
+		}
+		p99s = append(p99s, fmt.Sprintf("%s %.2f ms", op, app.Latency.P99))
+		p99Met = p99Met && app.Latency.P99 < ms(goalP99)
+		// The highest of all runs: a peak is a peak.
+		var peak int64
+		for _, run := range r.Runs {
+			if run.ID == app.ID {
+				peak = max(peak, run.PeakRSSBytes)
+			}
+		}
+		if peak > 0 {
+			rsss = append(rsss, op+" "+mb(peak))
+			rssMet = rssMet && peak < goalRSSBytes
+		}
+	}
+	if len(p99s) > 0 {
+		p99.Measured = strings.Join(p99s, ", ")
+		if r.Options.Concurrency == goalP99Conns {
+			p99.Status = judge(p99Met)
+		} else {
+			p99.Measured += fmt.Sprintf(" (at %d connections)", r.Options.Concurrency)
+		}
+	}
+	if len(rsss) > 0 {
+		rss.Measured, rss.Status = strings.Join(rsss, ", "), judge(rssMet)
+	}
+	r.Targets = append(r.Targets, p99, rss)
+
+	bolt := target{Goal: fmt.Sprintf("embedded store ≥ %s durable votes/s", thousands(goalBoltVotesS)), Status: statusNA, Measured: "not run"}
+	if v := r.find(storeBolt + "/" + opVote); v != nil {
+		bolt.Measured, bolt.Status = thousands(v.RPS)+" votes/s", judge(v.RPS >= goalBoltVotesS)
+	}
+	r.Targets = append(r.Targets, bolt)
+
+	loss := target{Goal: "no vote lost, none counted twice (counts and billed usage)", Status: statusNA, Measured: "not run"}
+	var runs, failed int
+	for _, res := range r.Runs {
+		if res.Loss != nil {
+			runs++
+			if !res.Loss.OK {
+				failed++
+			}
+		}
+	}
+	if runs > 0 {
+		loss.Measured = fmt.Sprintf("%d of %d vote runs exact", runs-failed, runs)
+		loss.Status = judge(failed == 0)
+	}
+	r.Targets = append(r.Targets, loss)
+}
+
+func judge(ok bool) string {
+	if ok {
+		return statusMet
+	}
+	return statusNotMet
+}
+
+func (r *report) failedLossChecks() int {
+	n := 0
+	for _, res := range r.Runs {
+		if res.Loss != nil && !res.Loss.OK {
+			n++
+		}
+	}
+	return n
+}
+
+// writeMarkdown prints the tables, ready to paste into the README.
+func (r *report) writeMarkdown(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	o := r.Options
+	fmt.Fprintf(bw, "Machine: %s.\n\n", r.Machine)
+	fmt.Fprintf(bw, "Load: %d keep-alive connections, closed loop, %s measured after %s warm-up per scenario; "+
+		"load generator, server and Redis share the machine. App LOG_LEVEL=%s.\n\n",
+		o.Concurrency, o.Duration, o.Warmup, o.LogLevel)
+	if o.Count > 1 {
+		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s.\n\n", o.Count)
+	}
+	fmt.Fprintln(bw, "| scenario | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req | errors | peak RSS | vs reference | loss check |")
+	fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, res := range r.Results {
+		vs, loss := "—", "—"
+		if res.VsReference > 0 {
+			vs = fmt.Sprintf("%.2f×", res.VsReference)
+		}
+		if res.Loss != nil {
+			loss = res.Loss.String()
+		}
+		fmt.Fprintf(bw, "| %s | %s | %.2f | %.2f | %.2f | %s | %d | %s | %s | %s |\n",
+			res.Label(), thousands(res.RPS), res.Latency.P50, res.Latency.P90, res.Latency.P99,
+			cpuUS(res.CPUPerRequestUS), res.Errors, mb(res.PeakRSSBytes), vs, loss)
+	}
+	fmt.Fprintln(bw)
+	fmt.Fprintln(bw, "| target | measured | result |")
+	fmt.Fprintln(bw, "|---|---|---|")
+	for _, t := range r.Targets {
+		fmt.Fprintf(bw, "| %s | %s | %s |\n", t.Goal, t.Measured, t.Status)
+	}
+	return bw.Flush()
+}
+
+// writeJSON writes the whole report to path.
+func (r *report) writeJSON(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// cpuUS formats CPU microseconds per request; 0 is unknown.
+func cpuUS(us float64) string {
+	if us <= 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(us, 'f', 0, 64)
+}
+
+// mb formats bytes in MB (10^6, as the target is stated); 0 is unknown.
+func mb(n int64) string {
+	if n <= 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
+}
+
+// thousands formats a rate or count rounded to an integer with thousands
+// separators.
+func thousands(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "n/a"
+	}
+	s := strconv.FormatInt(int64(math.Round(f)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseResults(t *testing.T) {
+	tests := []struct {
+		page string
+		want int64
+		ok   bool
+	}{
+		{`<main><div id="results">Cats - 12 | Dogs - 7</div></main>`, 19, true},
+		{`<div id="results">Red &amp; Blue - 0 | Green - 3</div>`, 3, true},
+		{`<div id="results">Cats - 0 | Dogs - 0</div>`, 0, true},
+		{`<div id="results">Cats -  | Dogs - 7</div>`, 0, false},
+		{`<p>no counts here</p>`, 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseResults([]byte(tt.page))
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseResults(%q) = %d, %v; want %d, ok %v", tt.page, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseUsage(t *testing.T) {
+	got, err := parseUsage([]byte(`{"mode":"local","hours":[{"hour":"2026-11-22T09:00:00Z","counted":5},{"hour":"2026-11-22T08:00:00Z","counted":1234,"reported":1234}]}`))
+	if err != nil || got != 1239 {
+		t.Fatalf("parseUsage = %d, %v; want 1239", got, err)
+	}
+	if _, err := parseUsage([]byte(`<html>`)); err == nil {
+		t.Fatal("parseUsage accepted HTML")
+	}
+}
+
+func TestParseMemStatus(t *testing.T) {
+	got, err := parseMemStatus(strings.NewReader("Name:\tazure-vote\nVmPeak:\t 1250000 kB\nVmHWM:\t   28512 kB\nVmRSS:\t   27000 kB\nRssAnon:\t   12000 kB\nRssFile:\t   15000 kB\n"))
+	if want := (memStatus{PeakRSS: 28512 << 10, RssAnon: 12000 << 10, RssFile: 15000 << 10}); err != nil || got != want {
+		t.Fatalf("parseMemStatus = %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{"VmRSS:\t1 kB\n", "VmHWM:\tlots kB\n", "VmHWM:\t12 MB\n"} {
+		if _, err := parseMemStatus(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseMemStatus(%q) accepted", bad)
+		}
+	}
+	// This process's own status has the lines.
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc on this system")
+	}
+	defer f.Close()
+	if m, err := parseMemStatus(f); err != nil || m.PeakRSS <= 0 || m.RssAnon <= 0 {
+		t.Fatalf("own status: %+v, %v", m, err)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The name holds a space and a parenthesis; utime 150 and stime 50 ticks.
+	line := "4242 (azure vote) x) S 1 4242 4242 0 -1 4194560 2000 0 0 0 150 50 0 0 20 0 9 0 100 1250000 7000 18446744073709551615"
+	got, err := parseStatCPU(line)
+	if err != nil || got != 2*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 2s", got, err)
+	}
+	if _, err := parseStatCPU("4242 (short) S 1 2"); err == nil {
+		t.Fatal("short line accepted")
+	}
+	if data, err := os.ReadFile("/proc/self/stat"); err == nil {
+		if _, err := parseStatCPU(string(data)); err != nil {
+			t.Fatalf("own stat: %v", err)
+		}
+	}
+}
+
+func TestLossCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		lc   lossCheck
+		want bool
+	}{
+		{"exact", lossCheck{Acked: 100, Votes: 100, Usage: 100}, true},
+		{"a vote lost", lossCheck{Acked: 100, Votes: 99, Usage: 99}, false},
+		{"a vote counted twice", lossCheck{Acked: 100, Votes: 101, Usage: 101}, false},
+		{"usage not billed", lossCheck{Acked: 100, Votes: 100, Usage: 99}, false},
+		{"usage billed twice", lossCheck{Acked: 100, Votes: 100, Usage: 101}, false},
+		{"unknown outcome stored", lossCheck{Acked: 100, Unknown: 2, Votes: 101, Usage: 101}, true},
+		{"more than the unknown stored", lossCheck{Acked: 100, Unknown: 2, Votes: 103, Usage: 103}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.lc.holds(); got != tt.want {
+				t.Fatalf("holds() = %v for %+v", got, tt.lc)
+			}
+		})
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999.4: "999", 1000: "1,000", 12345.6: "12,346", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func run1(id string, round int, rps, p99 float64, rss int64, loss *lossCheck) result {
+	var sc scenario
+	for _, s := range allScenarios() {
+		if s.ID() == id {
+			sc = s
+		}
+	}
+	return result{scenario: sc, ID: id, Round: round, RPS: rps, Latency: latencyMS{P99: p99}, PeakRSSBytes: rss, Loss: loss}
+}
+
+func TestReportJudgesTheTargetsOnMedianRuns(t *testing.T) {
+	ok := &lossCheck{Acked: 10, Votes: 10, Usage: 10, OK: true}
+	r := &report{Options: options{Concurrency: 16, Count: 3}, Runs: []result{
+		run1("reference/vote", 1, 10000, 2, 17e6, ok),
+		run1("reference/vote", 2, 12000, 2, 17e6, ok),
+		run1("reference/vote", 3, 2000, 9, 17e6, ok), // disturbed
+		run1("redis/vote", 1, 9500, 3, 25e6, ok),
+		run1("redis/vote", 2, 9000, 4, 31e6, ok),
+		run1("redis/vote", 3, 11000, 3, 25e6, ok),
+		run1("bolt/vote", 1, 4000, 8, 24e6, &lossCheck{Acked: 10, Votes: 9, Usage: 9}),
+	}}
+	r.finish()
+	if len(r.Results) != 3 {
+		t.Fatalf("%d results, want one per scenario run", len(r.Results))
+	}
+	if ref := r.find("reference/vote"); ref.RPS != 10000 {
+		t.Fatalf("reference median %v, want 10000", ref.RPS)
+	}
+	if app := r.find("redis/vote"); app.RPS != 9500 || app.VsReference != 0.95 {
+		t.Fatalf("app median %v at %v×", app.RPS, app.VsReference)
+	}
+	want := map[string]string{
+		"req/s, vote":     statusMet,
+		"req/s, page":     statusNA,
+		"p99":             statusMet,
+		"peak RSS":        statusNotMet, // one run peaked over 30 MB
+		"durable votes/s": statusNotMet,
+		"no vote lost":    statusNotMet,
+	}
+	for key, status := range want {
+		found := false
+		for _, tg := range r.Targets {
+			if strings.Contains(tg.Goal, key) {
+				found = true
+				if tg.Status != status {
+					t.Errorf("target %q: %s (%s), want %s", tg.Goal, tg.Status, tg.Measured, status)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no target about %q", key)
+		}
+	}
+	if r.failedLossChecks() != 1 {
+		t.Fatalf("%d failed loss checks, want 1", r.failedLossChecks())
+	}
+
+	var md bytes.Buffer
+	if err := r.writeMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"| app, Redis: POST / (vote) | 9,500 |", "0.95×", "FAILED", "median of 3 runs"} {
+		if !strings.Contains(md.String(), s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "out.json")
+	if err := r.writeJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back report
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Runs) != 7 || len(back.Targets) != len(r.Targets) {
+		t.Fatalf("JSON round trip: %d runs, %d targets", len(back.Runs), len(back.Targets))
+	}
+}
+
+func TestP99IsNotJudgedAtOtherConcurrency(t *testing.T) {
+	r := &report{Options: options{Concurrency: 64, Count: 1}, Runs: []result{run1("redis/vote", 1, 9000, 2, 20e6, nil)}}
+	r.finish()
+	for _, tg := range r.Targets {
+		if strings.HasPrefix(tg.Goal, "p99") && (tg.Status != statusNA || !strings.Contains(tg.Measured, "64 connections")) {
+			t.Fatalf("p99 target at 64 connections: %+v", tg)
+		}
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions([]string{"-c", "8", "-d", "3s", "-only", "redis/vote, bolt/vote"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Concurrency != 8 || o.Duration != 3*time.Second || o.Warmup != time.Second || len(o.only) != 2 || o.jsonPath != "bench-results.json" {
+		t.Fatalf("options %+v", o)
+	}
+	for _, args := range [][]string{
+		{"-c", "0"}, {"-d", "0s"}, {"-d", "2h"}, {"-warmup", "-1s"}, {"-count", "0"}, {"-n", "0"},
+		{"-only", "redis/nothing"}, {"stray"},
+	} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	if _, err := parseOptions([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+}
