@@ -33,11 +33,12 @@ const (
 	// boltOpenTimeout bounds the wait for the file lock: a second process
 	// fails fast with a clear error instead of hanging.
 	boltOpenTimeout = time.Second
-	// boltBatchDelay is how long a vote waits for others to share its fsync.
-	// Short, so a lone vote stays quick; concurrent votes pile up anyway
-	// while the previous batch commits.
-	boltBatchDelay = time.Millisecond
+	// maxVoteBatch bounds how many votes share one commit.
+	maxVoteBatch = 1024
 )
+
+// errBoltClosed answers votes that arrive after Close.
+var errBoltClosed = errors.New("store: the embedded store is closed")
 
 // Bolt is the store in an embedded bbolt file, for running without Redis.
 // Every vote is durable (fsynced) when Vote returns.
@@ -50,6 +51,24 @@ type Bolt struct {
 	// Only one process can open the file, so the reporter lock lives here.
 	mu    sync.Mutex
 	locks map[string]boltLockState
+
+	// Votes go to one committer goroutine: every vote that arrives while a
+	// commit is under way goes into the next one, so concurrent votes
+	// share an fsync without any of them waiting on a timer.
+	votes     chan voteRequest
+	quit      chan struct{}
+	committed chan struct{} // closed when the committer has stopped
+	closeOnce sync.Once
+}
+
+type voteRequest struct {
+	choice, hour []byte
+	done         chan voteResult // buffered: the committer never waits on a voter
+}
+
+type voteResult struct {
+	counts map[string]int64
+	err    error
 }
 
 type boltLockState struct {
@@ -72,7 +91,6 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = boltBatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketVotes); err != nil {
 			return err
@@ -87,38 +105,92 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, dim: o.Dimension, now: o.Now, locks: map[string]boltLockState{}}, nil
+	b := &Bolt{
+		db: db, path: path, dim: o.Dimension, now: o.Now, locks: map[string]boltLockState{},
+		votes: make(chan voteRequest), quit: make(chan struct{}), committed: make(chan struct{}),
+	}
+	go b.commitVotes()
+	return b, nil
 }
 
 // Path is the database file.
 func (b *Bolt) Path() string { return b.path }
 
 // Vote adds 1 to choice's count and to the usage of the UTC hour of at, and
-// returns the counts after the vote, in one transaction. Concurrent votes
-// share a transaction and its fsync (bbolt's Batch).
-func (b *Bolt) Vote(_ context.Context, choice string, at time.Time) (map[string]int64, error) {
-	hour := []byte(hourLabel(at))
-	var counts map[string]int64
-	// Batch may run the function more than once; it only touches tx and counts.
-	err := b.db.Batch(func(tx *bolt.Tx) error {
-		votes := tx.Bucket(bucketVotes)
-		if err := increment(votes, []byte(choice)); err != nil {
-			return err
-		}
-		usage, err := nestedBucket(tx, bucketUsage, b.dim)
-		if err != nil {
-			return err
-		}
-		if err := increment(usage, hour); err != nil {
-			return err
-		}
-		counts, err = readCounts(votes)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: vote: %w", err)
+// returns the counts after the vote. The vote is on disk (fsynced) when Vote
+// returns without error; concurrent votes share a transaction.
+func (b *Bolt) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
+	req := voteRequest{choice: []byte(choice), hour: []byte(hourLabel(at)), done: make(chan voteResult, 1)}
+	select {
+	case b.votes <- req:
+	case <-b.quit:
+		return nil, errBoltClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store: vote: %w", ctx.Err())
 	}
-	return counts, nil
+	select {
+	case res := <-req.done:
+		if res.err != nil {
+			return nil, fmt.Errorf("store: vote: %w", res.err)
+		}
+		return res.counts, nil
+	case <-ctx.Done():
+		// It may still be committed, but it is not acknowledged.
+		return nil, fmt.Errorf("store: vote: %w", ctx.Err())
+	}
+}
+
+// commitVotes commits the votes waiting to be sent, as one transaction,
+// until Close.
+func (b *Bolt) commitVotes() {
+	defer close(b.committed)
+	batch := make([]voteRequest, 0, maxVoteBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-b.votes:
+			batch = append(batch, req)
+		case <-b.quit:
+			return
+		}
+	more:
+		for len(batch) < maxVoteBatch {
+			select {
+			case req := <-b.votes:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		counts := make([]map[string]int64, len(batch))
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			votes := tx.Bucket(bucketVotes)
+			usage, err := nestedBucket(tx, bucketUsage, b.dim)
+			if err != nil {
+				return err
+			}
+			for i, req := range batch {
+				if err := increment(votes, req.choice); err != nil {
+					return err
+				}
+				if err := increment(usage, req.hour); err != nil {
+					return err
+				}
+				if counts[i], err = readCounts(votes); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		// All or none: a failed commit acknowledges no vote of the batch.
+		for i, req := range batch {
+			if err != nil {
+				req.done <- voteResult{err: err}
+			} else {
+				req.done <- voteResult{counts: counts[i]}
+			}
+		}
+	}
 }
 
 // Counts returns the count of every choice voted for since the start.
@@ -170,8 +242,11 @@ func (b *Bolt) Ping(_ context.Context) error {
 	return nil
 }
 
-// Close closes the database file, releasing it for another process.
+// Close stops taking votes, lets the commit under way finish, and closes
+// the database file, releasing it for another process.
 func (b *Bolt) Close() error {
+	b.closeOnce.Do(func() { close(b.quit) })
+	<-b.committed
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", b.path, err)
 	}

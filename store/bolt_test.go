@@ -1,9 +1,12 @@
 package store
 
 import (
+	"context"
 	"maps"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +113,51 @@ func TestBoltLayout(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Votes that arrive while others commit share the next commit; after Close
+// none is taken, and Close waits for the commit under way.
+func TestBoltGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	b, err := OpenBolt(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			for range 25 {
+				if _, err := b.Vote(context.Background(), "Cats", at); err == nil {
+					acked.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if _, err := b.Vote(context.Background(), "Cats", at); err == nil {
+		t.Fatal("a vote after Close was acknowledged")
+	}
+	b2, err := OpenBolt(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	counts, err := b2.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := b2.Records(context.Background(), DefaultDimension)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["Cats"] != acked.Load() || len(recs) != 1 || recs[0].Counted != float64(acked.Load()) {
+		t.Fatalf("acknowledged %d votes, stored %d, usage %+v", acked.Load(), counts["Cats"], recs)
 	}
 }
