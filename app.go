@@ -72,14 +72,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
-	m.usage = &usageView{ledger: st, dim: m.Config.Metering.Dimension}
+	m.usage = newUsageView(st, m.Config.Metering, m.Now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
 	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, func(res metering.PassResult) {
 		m.usage.observe(res)
 		metrics.ObservePass(res)
-	})
+	}, apiLatency(metrics.ObserveAPICall))
 	if err != nil {
 		return err
 	}

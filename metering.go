@@ -8,8 +8,12 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/google/uuid"
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
@@ -35,6 +39,8 @@ const (
 type meteringSetup struct {
 	mode     string
 	detail   string // resource and plan, or why reporting waits
+	resource string // reported for; empty when paused
+	plan     string
 	reporter *metering.Reporter
 	client   *metering.Client
 
@@ -44,8 +50,10 @@ type meteringSetup struct {
 
 // newMetering chooses the mode and builds the client and reporter. A
 // production endpoint without a usable identity is not an error: usage is
-// still counted and reporting waits, saying why.
-func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Time, log *slog.Logger, observe func(metering.PassResult)) (*meteringSetup, error) {
+// still counted and reporting waits, saying why. apiPolicies run on every
+// try of every API call (see apiLatency).
+func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Time, log *slog.Logger,
+	observe func(metering.PassResult), apiPolicies ...policy.Policy) (*meteringSetup, error) {
 	s := &meteringSetup{}
 	endpoint, resource, plan := cfg.Endpoint, cfg.ResourceID, cfg.PlanID
 	switch {
@@ -83,11 +91,13 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("CLIENT_ID: %w", err)
 	}
-	client, err := metering.NewClient(endpoint, cred, &metering.ClientOptions{Logger: log})
+	opts := &metering.ClientOptions{Logger: log}
+	opts.PerRetryPolicies = apiPolicies
+	client, err := metering.NewClient(endpoint, cred, opts)
 	if err != nil {
 		return nil, fmt.Errorf("METERING_ENDPOINT: %w", err)
 	}
-	s.client = client
+	s.client, s.resource, s.plan = client, resource, plan
 	s.reporter = metering.NewReporter(metering.ReporterOptions{
 		Ledger: ledger, Sender: client, Resource: resource, PlanID: plan, Dimension: cfg.Dimension,
 		Grace: cfg.Grace, Now: now, Logger: log, Observe: observe,
@@ -131,14 +141,72 @@ func (s *meteringSetup) close() error {
 	return err
 }
 
-// usageView answers the usage page from the ledger.
-type usageView struct {
-	setup  *meteringSetup
-	ledger metering.Ledger
-	dim    string
+// apiLatency is an azcore policy that tells observe how long each try of
+// a Metering API call took and how it was answered (status 0: no answer).
+func apiLatency(observe func(operation string, status int, d time.Duration)) policy.Policy {
+	return policyFunc(func(req *policy.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := req.Next()
+		status := 0
+		if err == nil && resp != nil {
+			status = resp.StatusCode
+		}
+		observe(apiOperation(req.Raw().URL.Path), status, time.Since(start))
+		return resp, err
+	})
+}
 
-	mu   sync.Mutex
-	last time.Time // end of the last pass that held the lock
+type policyFunc func(*policy.Request) (*http.Response, error)
+
+func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
+
+// apiOperation names the operation of a request path, from a fixed set so
+// that a metric label cannot grow without bound.
+func apiOperation(path string) string {
+	switch op := path[strings.LastIndexByte(path, '/')+1:]; op {
+	case "usageEvent", "batchUsageEvent", "usageEvents":
+		return op
+	}
+	return "other"
+}
+
+// Bounds of the reconciliation with the service: the page asks GET
+// usageEvents at most once a minute (a failure is retried sooner), and
+// a pass that reported something makes it ask again.
+const (
+	serviceTTL      = time.Minute
+	serviceErrorTTL = 15 * time.Second
+)
+
+// usageView answers the usage page from the ledger, the service's own
+// record (GET usageEvents) and the rate card.
+type usageView struct {
+	setup   *meteringSetup
+	ledger  metering.Ledger
+	dim     string
+	pricing config.Pricing
+	now     func() time.Time
+
+	mu     sync.Mutex
+	last   time.Time // end of the last pass that held the lock
+	passes int       // passes that held the lock; a new one outdates the cache
+
+	// fetching is held while the service is asked or its cache read, so
+	// that viewers arriving together make one call.
+	fetching chan struct{}
+	cached   *serviceAnswer
+}
+
+// serviceAnswer is one answer of GET usageEvents, as cached.
+type serviceAnswer struct {
+	from   time.Time // first day asked for
+	at     time.Time
+	passes int
+	svc    web.Service
+}
+
+func newUsageView(ledger metering.Ledger, cfg config.Metering, now func() time.Time) *usageView {
+	return &usageView{ledger: ledger, dim: cfg.Dimension, pricing: cfg.Pricing, now: now, fetching: make(chan struct{}, 1)}
 }
 
 func (v *usageView) observe(res metering.PassResult) {
@@ -148,6 +216,7 @@ func (v *usageView) observe(res metering.PassResult) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.last = res.Start.Add(res.Duration)
+	v.passes++
 }
 
 func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, error) {
@@ -155,10 +224,143 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	if err != nil {
 		return web.Usage{}, err
 	}
-	recs = slices.DeleteFunc(recs, func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(since)) })
-	slices.Reverse(recs)
+	now := v.now().UTC()
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	// One question to the service covers the window and the month.
+	from := dayOf(since)
+	if month.Before(from) {
+		from = month
+	}
+	svc := v.service(ctx, from, now)
+
+	hours := slices.DeleteFunc(slices.Clone(recs), func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(since)) })
+	slices.Reverse(hours)
 	v.mu.Lock()
 	last := v.last
 	v.mu.Unlock()
-	return web.Usage{Mode: v.setup.mode, Detail: v.setup.detail, Dimension: v.dim, Hours: recs, LastReport: last}, nil
+	return web.Usage{
+		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan,
+		Dimension: v.dim, Hours: hours, LastReport: last, Service: svc,
+		Charges: v.charges(recs, svc, month),
+	}, nil
+}
+
+// service asks GET usageEvents what the service recorded from the day
+// from on, or answers from the cache. It never takes longer than
+// web.ReconcileTimeout, and its failures are part of the answer.
+func (v *usageView) service(ctx context.Context, from, now time.Time) web.Service {
+	s := v.setup
+	if s.client == nil {
+		return web.Service{Unavailable: s.detail}
+	}
+	select {
+	case v.fetching <- struct{}{}:
+		defer func() { <-v.fetching }()
+	case <-ctx.Done():
+		return web.Service{Error: "gave up waiting for another view's call: " + ctx.Err().Error()}
+	}
+	v.mu.Lock()
+	passes := v.passes
+	v.mu.Unlock()
+	if c := v.cached; c != nil && !c.from.After(from) && c.passes == passes {
+		ttl := serviceTTL
+		if c.svc.Error != "" {
+			ttl = serviceErrorTTL
+		}
+		if age := now.Sub(c.at); age >= 0 && age < ttl {
+			return c.svc
+		}
+	}
+
+	// Our own correlation id, so that even a call that got no answer can
+	// be found in the service's logs.
+	id := uuid.NewString()
+	callCtx, cancel := context.WithTimeout(metering.WithCorrelationID(ctx, id), web.ReconcileTimeout)
+	defer cancel()
+	rows, err := s.client.UsageEvents(callCtx, metering.UsageQuery{
+		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: subscriptionOf(s.resource),
+	})
+	svc := web.Service{FetchedAt: now, Records: []metering.UsageRecord{}}
+	if s.mode == modeLocal {
+		svc.Note = "The built-in emulator keeps its events in memory: after a restart it holds none, and earlier days differ."
+	}
+	if err != nil {
+		// The page shows the id on a line of its own.
+		svc.Error = strings.Replace(err.Error(), " (correlation id "+id+")", "", 1)
+		svc.CorrelationID = id
+		if ctx.Err() != nil {
+			return svc // the viewer left; the next one asks again
+		}
+	}
+	// The query cannot ask for one resource: other resources of the plan
+	// are not ours to compare. But the service may name a resource by
+	// another id than the one we send (a usage id for an ARM path); then
+	// all rows of the plan and dimension are the best there is, and the
+	// page says so.
+	for _, r := range rows {
+		if strings.EqualFold(r.UsageResourceID, s.resource) {
+			svc.Records = append(svc.Records, r)
+		}
+	}
+	if len(svc.Records) == 0 && len(rows) > 0 {
+		svc.Records = rows
+		svc.Note = strings.TrimSpace(svc.Note + " The service names the resource differently (" + rows[0].UsageResourceID +
+			"): these are all its rows for plan " + s.plan + " and dimension " + v.dim + ".")
+	}
+	v.cached = &serviceAnswer{from: from, at: now, passes: passes, svc: svc}
+	return svc
+}
+
+// charges estimates this month's bill: the service's totals of the month
+// plus what the ledger has counted and not reported yet. Without the
+// service's totals, the ledger's hours are all there is, and the page says
+// so. Nil when no price is configured.
+func (v *usageView) charges(recs []metering.Record, svc web.Service, month time.Time) *web.Charges {
+	p := v.pricing
+	if !p.Set {
+		return nil
+	}
+	c := &web.Charges{Month: month, Included: p.Included, Price: p.Price, Source: "service"}
+	for _, t := range p.Tiers {
+		c.Tiers = append(c.Tiers, web.PriceTier{From: t.From, Price: t.Price})
+	}
+	answered := svc.Answered()
+	if !answered {
+		c.Source = "ledger"
+	}
+	for _, r := range svc.Records {
+		// What the service accepted; processing only confirms it later,
+		// unless it rejects it.
+		if !r.UsageDate.Before(month) && r.ReconStatus != metering.ReconRejected {
+			c.Billed += r.SubmittedQuantity
+		}
+	}
+	for _, r := range recs {
+		if r.Hour.Before(month) {
+			continue
+		}
+		if !answered {
+			c.Billed += r.Reported
+		}
+		c.Unbilled += max(0, r.Due())
+	}
+	c.Quantity = c.Billed + c.Unbilled
+	c.Billable = p.Billable(c.Quantity)
+	c.Amount = p.Cost(c.Quantity)
+	return c
+}
+
+// subscriptionOf is the subscription id of an ARM resource path, or "".
+func subscriptionOf(resource string) string {
+	if !metering.IsResourceURI(resource) {
+		return ""
+	}
+	id, _, _ := strings.Cut(resource[len("/subscriptions/"):], "/")
+	return id
+}
+
+// dayOf is the UTC midnight starting t's day: the service's unit.
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -56,7 +56,42 @@ type Pricing struct {
 	Set      bool    // METERING_PRICE was given
 	Price    float64 // METERING_PRICE: per unit
 	Included float64 // METERING_INCLUDED: units included in the plan each month
+	// Tiers (METERING_TIERS) lower the price of the units above each
+	// threshold of the month's usage, in ascending order of From.
+	Tiers []Tier
 }
+
+// Tier prices every unit of a month's usage above From at Price.
+type Tier struct {
+	From  float64 // units of the month before the tier starts
+	Price float64 // per unit within the tier
+}
+
+// Cost is the estimated charge of a month's usage: the Included units are
+// free, and every other unit costs the price of the tier it falls in
+// (graduated, as rate cards read: with tiers 1000:0.01 the 1001st unit is
+// the first at 0.01). The included units are the month's first ones.
+func (p Pricing) Cost(quantity float64) float64 {
+	var cost float64
+	from, price := 0.0, p.Price
+	for i := 0; i <= len(p.Tiers); i++ {
+		to := math.Inf(1)
+		if i < len(p.Tiers) {
+			to = p.Tiers[i].From
+		}
+		// The part of [Included, quantity) that lies in this band.
+		if lo, hi := max(from, p.Included), min(to, quantity); hi > lo {
+			cost += (hi - lo) * price
+		}
+		if i < len(p.Tiers) {
+			from, price = p.Tiers[i].From, p.Tiers[i].Price
+		}
+	}
+	return cost
+}
+
+// Billable is the part of a month's usage beyond the included units.
+func (p Pricing) Billable(quantity float64) float64 { return max(0, quantity-p.Included) }
 
 // Local reports whether the app runs its own metering emulator and reports to
 // it: no Marketplace resource and plan were configured and no endpoint chosen.
@@ -75,7 +110,7 @@ func EnvNames() []string {
 		"PORT", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
-		"METERING_PRICE", "METERING_INCLUDED",
+		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
 	}
 }
 
@@ -121,6 +156,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				Set:      strings.TrimSpace(getenv("METERING_PRICE")) != "",
 				Price:    p.quantity("METERING_PRICE"),
 				Included: p.quantity("METERING_INCLUDED"),
+				Tiers:    p.tiers("METERING_TIERS"),
 			},
 		},
 	}
@@ -164,6 +200,9 @@ func (c Config) Validate() error {
 	}
 	if !m.Pricing.Set && m.Pricing.Included != 0 {
 		return errors.New("METERING_INCLUDED is set without METERING_PRICE")
+	}
+	if !m.Pricing.Set && len(m.Pricing.Tiers) > 0 {
+		return errors.New("METERING_TIERS is set without METERING_PRICE, the price below the first tier")
 	}
 	return nil
 }
@@ -263,6 +302,47 @@ func (p *parser) quantity(name string) float64 {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
 		p.fail(name, v, "must be a number >= 0")
+	}
+	return f
+}
+
+// tiers reads "threshold:price,threshold:price,...", thresholds rising:
+// the price of each unit of the month above the threshold.
+func (p *parser) tiers(name string) []Tier {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return nil
+	}
+	var tiers []Tier
+	for i, item := range strings.Split(v, ",") {
+		from, price, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok {
+			p.fail(name, v, fmt.Sprintf("tier %d (%q) is not threshold:price, e.g. 1000:0.01", i+1, strings.TrimSpace(item)))
+			return nil
+		}
+		t := Tier{From: number(from), Price: number(price)}
+		switch {
+		case !(t.From > 0):
+			p.fail(name, v, fmt.Sprintf("tier %d: threshold %q must be a number > 0", i+1, strings.TrimSpace(from)))
+			return nil
+		case !(t.Price >= 0):
+			p.fail(name, v, fmt.Sprintf("tier %d: price %q must be a number >= 0", i+1, strings.TrimSpace(price)))
+			return nil
+		case len(tiers) > 0 && t.From <= tiers[len(tiers)-1].From:
+			p.fail(name, v, fmt.Sprintf("tier %d: thresholds must rise (%v after %v)", i+1, t.From, tiers[len(tiers)-1].From))
+			return nil
+		}
+		tiers = append(tiers, t)
+	}
+	return tiers
+}
+
+// number parses a finite decimal; anything else is NaN, which every
+// range check refuses.
+func number(s string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return math.NaN()
 	}
 	return f
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +88,16 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"METERING_PRICE": "-1"}, "METERING_PRICE"},
 		{map[string]string{"METERING_PRICE": "cheap"}, "METERING_PRICE"},
 		{map[string]string{"METERING_INCLUDED": "10"}, "METERING_INCLUDED"},
+		{map[string]string{"METERING_TIERS": "1000:0.01"}, "METERING_TIERS is set without METERING_PRICE"},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "1000"}, `METERING_TIERS="1000": tier 1 ("1000") is not threshold:price`},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "1000:0.5,"}, `METERING_TIERS="1000:0.5,": tier 2 ("") is not threshold:price`},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "0:0.5"}, `METERING_TIERS="0:0.5": tier 1: threshold "0" must be a number > 0`},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "lots:0.5"}, "METERING_TIERS"},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "1e999:0.5"}, "METERING_TIERS"},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:-1"}, `METERING_TIERS="100:-1": tier 1: price "-1" must be a number >= 0`},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:NaN"}, "METERING_TIERS"},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,100:0.4"}, `METERING_TIERS="100:0.5,100:0.4": tier 2: thresholds must rise (100 after 100)`},
+		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,50:0.4"}, "METERING_TIERS"},
 	} {
 		_, err := FromEnv(env(tc.env))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -102,5 +114,53 @@ func TestLoopbackEndpoints(t *testing.T) {
 		if _, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep})); err != nil {
 			t.Errorf("%s refused: %v", ep, err)
 		}
+	}
+}
+
+func TestTiers(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"METERING_PRICE": "0.02", "METERING_TIERS": " 1000:0.01 , 10000 : 0.005 "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tier{{From: 1000, Price: 0.01}, {From: 10000, Price: 0.005}}
+	if got := c.Metering.Pricing.Tiers; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("tiers = %+v, want %+v", got, want)
+	}
+	if !slices.Contains(EnvNames(), "METERING_TIERS") {
+		t.Error("EnvNames lacks METERING_TIERS")
+	}
+}
+
+func TestCost(t *testing.T) {
+	tiered := Pricing{Set: true, Price: 0.02, Tiers: []Tier{{1000, 0.01}, {10000, 0.005}}}
+	withBase := tiered
+	withBase.Included = 1500
+	for _, tc := range []struct {
+		name     string
+		p        Pricing
+		quantity float64
+		billable float64
+		cost     float64
+	}{
+		{"nothing used", Pricing{Set: true, Price: 0.5}, 0, 0, 0},
+		{"flat price", Pricing{Set: true, Price: 0.5}, 7, 7, 3.5},
+		{"within the included units", Pricing{Set: true, Price: 0.5, Included: 10}, 7, 0, 0},
+		{"beyond the included units", Pricing{Set: true, Price: 0.5, Included: 10}, 14, 4, 2},
+		{"first band only", tiered, 1000, 1000, 20},
+		{"into the second band", tiered, 1500, 1500, 20 + 5},
+		{"into the third band", tiered, 12000, 12000, 20 + 90 + 10},
+		{"included reach into the second band", withBase, 2000, 500, 5},
+		{"included units are the month's first", withBase, 10500, 9000, 85 + 2.5},
+		{"a free tier", Pricing{Set: true, Price: 1, Tiers: []Tier{{5, 0}}}, 100, 100, 5},
+		{"fractional units", Pricing{Set: true, Price: 2}, 0.25, 0.25, 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.Billable(tc.quantity); got != tc.billable {
+				t.Errorf("Billable(%v) = %v, want %v", tc.quantity, got, tc.billable)
+			}
+			if got := tc.p.Cost(tc.quantity); math.Abs(got-tc.cost) > 1e-9 {
+				t.Errorf("Cost(%v) = %v, want %v", tc.quantity, got, tc.cost)
+			}
+		})
 	}
 }

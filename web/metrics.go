@@ -17,13 +17,17 @@ import (
 type Metrics struct {
 	registry    *prometheus.Registry
 	votes       *prometheus.CounterVec
+	usage       prometheus.Counter
 	storeErrors prometheus.Counter
 	requests    *prometheus.HistogramVec
 
-	reports    *prometheus.CounterVec
-	carried    prometheus.Counter
-	pending    prometheus.Gauge
-	lastReport prometheus.Gauge
+	reports     *prometheus.CounterVec
+	carried     prometheus.Counter
+	mismatches  prometheus.Counter
+	pending     prometheus.Gauge
+	lastReport  prometheus.Gauge
+	lastSuccess prometheus.Gauge
+	apiCalls    *prometheus.HistogramVec
 }
 
 // Namespace prefixes every series of the application.
@@ -36,8 +40,12 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		votes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "votes_total", Help: "Votes counted, by choice.",
 		}, []string{"choice"}),
+		usage: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "metering_usage_counted_total",
+			Help: "Units of usage counted (one per vote), whatever becomes of their reporting.",
+		}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "store_errors_total", Help: "Store calls that failed while serving a vote or reset.",
+			Namespace: Namespace, Name: "store_errors_total", Help: "Store calls that failed while serving a vote, a reset or the usage ledger.",
 		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "http_request_duration_seconds", Help: "HTTP requests by route and status.",
@@ -51,13 +59,27 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m.carried = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "metering_carried_quantity_total", Help: "Usage carried into a later hour.",
 	})
+	m.mismatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "metering_mismatches_total",
+		Help: "Hours the service billed for more than was counted; each needs a person to look.",
+	})
 	m.pending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "metering_pending_hours", Help: "Closed hours with usage not yet settled, after the last pass.",
 	})
 	m.lastReport = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "metering_last_pass_timestamp_seconds", Help: "End of the last reporting pass that held the lock.",
 	})
-	reg.MustRegister(m.votes, m.storeErrors, m.requests, m.reports, m.carried, m.pending, m.lastReport)
+	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "metering_last_success_timestamp_seconds",
+		Help: "End of the last reporting pass that held the lock and had no failed event.",
+	})
+	m.apiCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "metering_api_request_duration_seconds",
+		Help:    "Tries of Metering API calls, by operation and HTTP status (\"error\" when no answer came).",
+		Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"operation", "code"})
+	reg.MustRegister(m.votes, m.usage, m.storeErrors, m.requests, m.reports, m.carried, m.mismatches,
+		m.pending, m.lastReport, m.lastSuccess, m.apiCalls)
 	return m
 }
 
@@ -78,13 +100,33 @@ func (m *Metrics) ObservePass(res metering.PassResult) {
 		m.reports.WithLabelValues(outcome).Add(float64(n))
 	}
 	m.carried.Add(res.Carried)
+	m.mismatches.Add(float64(res.Mismatch))
 	m.pending.Set(float64(res.Pending))
-	m.lastReport.Set(float64(res.Start.Add(res.Duration).Unix()))
+	end := float64(res.Start.Add(res.Duration).Unix())
+	m.lastReport.Set(end)
+	if res.Failed == 0 {
+		m.lastSuccess.Set(end)
+	}
+}
+
+// ObserveAPICall records one try of a Metering API call. Operation is the
+// API's operation name (usageEvent, batchUsageEvent, usageEvents); status
+// 0 means the try got no answer.
+func (m *Metrics) ObserveAPICall(operation string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	code := "error"
+	if status > 0 {
+		code = strconv.Itoa(status)
+	}
+	m.apiCalls.WithLabelValues(operation, code).Observe(d.Seconds())
 }
 
 func (m *Metrics) countVote(choice string) {
 	if m != nil {
 		m.votes.WithLabelValues(choice).Inc()
+		m.usage.Inc()
 	}
 }
 

@@ -3,7 +3,10 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
@@ -11,47 +14,453 @@ import (
 
 // UsageSource is the metering side as the usage page needs it.
 type UsageSource interface {
+	// Usage returns the ledger's hours from since on, newest first, with
+	// what the Metering API says it recorded and the month's charges. A
+	// failing API call is reported in Usage.Service, not as an error: the
+	// error is for a ledger that cannot be read.
 	Usage(ctx context.Context, since time.Time) (Usage, error)
 }
 
-// Usage is what /usage shows and /api/usage returns.
+// ReconcileTimeout is what a UsageSource may spend asking the Metering API
+// during one page view, on top of the store's own time.
+const ReconcileTimeout = 5 * time.Second
+
+// ledgerRetention is how long the ledger surely keeps a settled hour: the
+// metering.Ledger contract allows leaving out hours settled more than two
+// days ago, so older days cannot be reconciled hour by hour.
+const ledgerRetention = 48 * time.Hour
+
+// Usage is what a UsageSource knows.
 type Usage struct {
 	Mode      string `json:"mode"`   // local, azure or paused
 	Detail    string `json:"detail"` // the resource and plan, or why reporting waits
+	Resource  string `json:"resource,omitempty"`
+	Plan      string `json:"plan,omitempty"`
 	Dimension string `json:"dimension"`
 	// Hours are the ledger, newest first.
 	Hours      []metering.Record `json:"hours"`
 	LastReport time.Time         `json:"lastReport,omitzero"`
+	Service    Service           `json:"service"`
+	Charges    *Charges          `json:"charges,omitempty"` // nil: no price configured
 }
 
-func (s *Server) loadUsage(w http.ResponseWriter, r *http.Request) (Usage, bool) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
-	defer cancel()
-	u, err := s.opts.Usage.Usage(ctx, s.opts.Now().Add(-24*time.Hour))
-	if err != nil {
-		s.writeError(w, r, unavailable("The usage ledger is unavailable; try again in a moment.", err))
-		return Usage{}, false
+// Service is what GET usageEvents answered for our resource, plan and
+// dimension. The service counts per UTC day, not per hour.
+type Service struct {
+	// Unavailable says why the service was not asked (reporting paused).
+	Unavailable   string                 `json:"unavailable,omitempty"`
+	Error         string                 `json:"error,omitempty"`
+	CorrelationID string                 `json:"correlationId,omitempty"`
+	FetchedAt     time.Time              `json:"fetchedAt,omitzero"`
+	Note          string                 `json:"note,omitempty"` // a caveat about the source, e.g. an emulator's memory
+	Records       []metering.UsageRecord `json:"records"`
+}
+
+// Answered reports whether the service's totals are known.
+func (s Service) Answered() bool {
+	return s.Unavailable == "" && s.Error == "" && !s.FetchedAt.IsZero()
+}
+
+// Charges estimate the month's bill from the configured rate card.
+type Charges struct {
+	Month time.Time `json:"month"` // first day of the month, UTC
+	// Billed is what the service accepted this month; Source says whose
+	// totals these are: "service", or "ledger" when the service could not
+	// be asked (then only the hours the ledger still holds count).
+	Billed   float64     `json:"billed"`
+	Unbilled float64     `json:"unbilled"` // counted this month, not reported yet
+	Quantity float64     `json:"quantity"` // Billed + Unbilled
+	Included float64     `json:"included"`
+	Billable float64     `json:"billable"`
+	Price    float64     `json:"price"`
+	Tiers    []PriceTier `json:"tiers,omitempty"`
+	Amount   float64     `json:"amount"`
+	Source   string      `json:"source"`
+}
+
+// PriceTier is a band of the rate card: units above From cost Price.
+type PriceTier struct {
+	From  float64 `json:"from"`
+	Price float64 `json:"price"`
+}
+
+// UsageReport is the body of GET /api/usage and what /usage renders: the
+// source's Usage, the window asked for, its totals and the reconciliation.
+type UsageReport struct {
+	Usage
+	GeneratedAt    time.Time  `json:"generatedAt"`
+	Window         string     `json:"window"` // 24h, 48h or 7d
+	Since          time.Time  `json:"since"`  // first hour of the window
+	Totals         Totals     `json:"totals"`
+	Reconciliation []ReconDay `json:"reconciliation"` // oldest day first
+}
+
+// Totals add up the window's hours.
+type Totals struct {
+	Counted    float64 `json:"counted"`
+	Billed     float64 `json:"billed"`  // reported: what the service accepted
+	Due        float64 `json:"due"`     // counted, not yet billed nor carried
+	Carried    float64 `json:"carried"` // moved to a later hour
+	Mismatches int     `json:"mismatches"`
+	Failing    int     `json:"failing"` // hours whose last send failed
+}
+
+// Reconciliation statuses of a day.
+const (
+	ReconMatch      = "match"
+	ReconDiffers    = "differs"
+	ReconProcessing = "processing" // received, not yet processed by the service
+	ReconUnchecked  = "unchecked"  // one side is unknown
+)
+
+// ReconDay sets one UTC day of our ledger beside the service's record of it.
+type ReconDay struct {
+	Day       time.Time `json:"day"`
+	Hours     int       `json:"hours"`     // ledger hours of the day with usage
+	Counted   float64   `json:"counted"`   // votes counted in the day
+	Billed    float64   `json:"billed"`    // what the ledger says the service accepted
+	Unsettled float64   `json:"unsettled"` // due in hours not settled yet
+	InFlight  int       `json:"inFlight"`  // hours sent with no answer yet: the service may hold them
+	// LedgerComplete: the ledger still holds every hour of the day.
+	LedgerComplete bool `json:"ledgerComplete"`
+	// The service's row(s) of the day; ServiceRows 0 means none.
+	ServiceRows int     `json:"serviceRows"`
+	Submitted   float64 `json:"submitted"`
+	Processed   float64 `json:"processed"`
+	ReconStatus string  `json:"reconStatus,omitempty"`
+	Difference  float64 `json:"difference"` // Submitted - Billed
+	Status      string  `json:"status"`
+	Note        string  `json:"note,omitempty"`
+}
+
+// usageWindow is a span of hours the page can show.
+type usageWindow struct {
+	Key   string
+	Label string
+	Hours int
+	// Every is the spacing of the hour axis's labels.
+	Every int
+}
+
+// usageWindows are the spans offered, the default first.
+func usageWindows() []usageWindow {
+	return []usageWindow{
+		{"24h", "24 hours", 24, 3},
+		{"48h", "48 hours", 48, 6},
+		{"7d", "7 days", 7 * 24, 24},
 	}
-	return u, true
+}
+
+func windowOf(key string) (usageWindow, bool) {
+	if key == "" {
+		return usageWindows()[0], true
+	}
+	for _, w := range usageWindows() {
+		if w.Key == key {
+			return w, true
+		}
+	}
+	return usageWindow{}, false
+}
+
+func (s *Server) loadUsage(w http.ResponseWriter, r *http.Request) (UsageReport, usageWindow, bool) {
+	win, ok := windowOf(r.URL.Query().Get("window"))
+	if !ok {
+		s.writeError(w, r, badRequest("unknown window "+quote(r.URL.Query().Get("window"))+"; use 24h, 48h or 7d"))
+		return UsageReport{}, win, false
+	}
+	now := s.opts.Now().UTC()
+	since := metering.HourOf(now).Add(-time.Duration(win.Hours-1) * time.Hour)
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout+ReconcileTimeout)
+	defer cancel()
+	u, err := s.opts.Usage.Usage(ctx, since)
+	if err != nil {
+		s.opts.Metrics.storeError()
+		s.writeError(w, r, unavailable("The usage ledger is unavailable; try again in a moment.", err))
+		return UsageReport{}, win, false
+	}
+	return buildReport(u, win, since, now), win, true
+}
+
+// buildReport adds to what the source knows what the page derives from it.
+func buildReport(u Usage, win usageWindow, since, now time.Time) UsageReport {
+	if u.Hours == nil {
+		u.Hours = []metering.Record{}
+	}
+	if u.Service.Records == nil {
+		u.Service.Records = []metering.UsageRecord{}
+	}
+	rep := UsageReport{Usage: u, GeneratedAt: now, Window: win.Key, Since: since}
+	for _, h := range u.Hours {
+		if h.Hour.Before(since) {
+			continue
+		}
+		rep.Totals.Counted += h.Counted
+		rep.Totals.Billed += h.Reported
+		rep.Totals.Due += max(0, h.Due())
+		rep.Totals.Carried += h.CarriedOut
+		switch hourStatus(h) {
+		case statusMismatch:
+			rep.Totals.Mismatches++
+		case statusFailed:
+			rep.Totals.Failing++
+		}
+	}
+	rep.Reconciliation = reconcile(u.Hours, u.Service, since, now)
+	return rep
+}
+
+// reconcile sums the ledger's hours per UTC day, the service's unit, and
+// compares them with the service's rows. The comparison is of what was
+// billed: the ledger's Reported is the quantity the service accepted.
+func reconcile(hours []metering.Record, svc Service, since, now time.Time) []ReconDay {
+	first, last := dayOf(since), dayOf(now)
+	var days []ReconDay
+	index := map[time.Time]int{}
+	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+		index[d] = len(days)
+		days = append(days, ReconDay{Day: d, LedgerComplete: !d.Before(now.Add(-ledgerRetention))})
+	}
+	for _, h := range hours {
+		i, ok := index[dayOf(h.Hour)]
+		if !ok {
+			continue
+		}
+		d := &days[i]
+		if h.Counted > 0 {
+			d.Hours++
+		}
+		d.Counted += h.Counted
+		d.Billed += h.Reported
+		if !h.State.Settled() {
+			d.Unsettled += max(0, h.Due())
+		}
+		if h.State == metering.StateInflight {
+			d.InFlight++
+		}
+	}
+	answered := svc.Answered()
+	for _, rec := range svc.Records {
+		i, ok := index[dayOf(rec.UsageDate.Time)]
+		if !ok {
+			continue
+		}
+		d := &days[i]
+		d.ServiceRows++
+		d.Submitted += rec.SubmittedQuantity
+		d.Processed += rec.ProcessedQuantity
+		if st := string(rec.ReconStatus); st != "" && !strings.Contains(d.ReconStatus, st) {
+			d.ReconStatus = strings.TrimPrefix(d.ReconStatus+", "+st, ", ")
+		}
+	}
+	for i := range days {
+		d := &days[i]
+		d.Difference = d.Submitted - d.Billed
+		switch {
+		case !answered:
+			d.Status, d.Note = ReconUnchecked, "the service's totals are not available"
+		case !d.LedgerComplete && d.ServiceRows > 0:
+			// The ledger may have let the day's settled hours go; a day
+			// the service has nothing for needs none of them.
+			d.Status, d.Note = ReconUnchecked, "the ledger keeps settled hours for two days only"
+		case !same(d.Submitted, d.Billed):
+			d.Status = ReconDiffers
+			if d.ServiceRows == 0 {
+				d.Note = "the service has no record of the day"
+			} else if d.Difference > 0 {
+				d.Note = fmt.Sprintf("the service holds %s more than the ledger", formatQty(d.Difference))
+			} else {
+				d.Note = fmt.Sprintf("the service holds %s less than the ledger", formatQty(-d.Difference))
+			}
+			if d.InFlight > 0 {
+				d.Note += "; hours in flight may explain it"
+			}
+		case strings.Contains(d.ReconStatus, string(metering.ReconRejected)) || strings.Contains(d.ReconStatus, string(metering.ReconMismatch)):
+			d.Status, d.Note = ReconDiffers, "the service marked the day "+d.ReconStatus
+		case !same(d.Processed, d.Submitted):
+			d.Status, d.Note = ReconProcessing, "the service has not processed all it received yet"
+		default:
+			d.Status = ReconMatch
+		}
+	}
+	return days
+}
+
+// same compares quantities that went through decimal text and sums.
+func same(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// dayOf is the UTC midnight starting t's day.
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// usagePageData is what templates/usage.html renders.
+type usagePageData struct {
+	Page
+	UsageReport
+	Windows []windowLink
+	Chart   chart
+}
+
+type windowLink struct {
+	usageWindow
+	Current bool
 }
 
 func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.loadUsage(w, r)
+	rep, win, ok := s.loadUsage(w, r)
 	if !ok {
 		return
 	}
-	s.render(w, r, "usage.html", struct {
-		Page
-		Usage
-	}{s.opts.Page, u})
+	var links []windowLink
+	for _, uw := range usageWindows() {
+		links = append(links, windowLink{uw, uw.Key == win.Key})
+	}
+	s.render(w, r, "usage.html", usagePageData{
+		Page: s.opts.Page, UsageReport: rep, Windows: links,
+		Chart: buildChart(rep.Hours, rep.Since, win),
+	})
 }
 
 func (s *Server) usageJSON(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.loadUsage(w, r)
+	rep, _, ok := s.loadUsage(w, r)
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(u)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+}
+
+// Chart statuses: the ledger's states as a reader of the page thinks of them.
+const (
+	statusPending   = "pending" // counted, not sent yet, or sent with no answer yet
+	statusAccepted  = "accepted"
+	statusDuplicate = "duplicate"
+	statusCarried   = "carried" // too old to send: moved to a later hour
+	statusMismatch  = "mismatch"
+	statusFailed    = "failed" // the last send was refused or failed; retried
+)
+
+// chartStatuses are every status, in the legend's order.
+func chartStatuses() []string {
+	return []string{statusPending, statusAccepted, statusDuplicate, statusCarried, statusMismatch, statusFailed}
+}
+
+// hourStatus is the chart status of a ledger hour.
+func hourStatus(r metering.Record) string {
+	switch r.State {
+	case metering.StateAccepted:
+		return statusAccepted
+	case metering.StateDuplicate:
+		return statusDuplicate
+	case metering.StateMismatch:
+		return statusMismatch
+	case metering.StateExpired:
+		return statusCarried
+	}
+	if r.LastError != "" {
+		return statusFailed
+	}
+	return statusPending
+}
+
+// chart is the hourly bar chart, drawn in an SVG whose viewBox has one
+// column of colWidth units per hour and a height of 100 units; it is
+// stretched to the page's width, so the axis labels are HTML beside it.
+type chart struct {
+	Width    int // of the viewBox
+	Bars     []bar
+	DayLines []int       // x of each UTC midnight inside the window
+	Hours    []hourLabel // one per column, most without text
+	Ticks    []string    // y-axis labels, top first
+	Legend   []legendItem
+	Empty    bool
+}
+
+type bar struct {
+	Hour     time.Time
+	Quantity float64
+	Status   string
+	X, Y, H  float64
+	W        float64
+}
+
+type hourLabel struct {
+	Text  string
+	Minor bool // left out where the chart is narrow
+}
+
+type legendItem struct {
+	Status string
+	Hours  int
+}
+
+const colWidth = 10
+
+func buildChart(hours []metering.Record, since time.Time, win usageWindow) chart {
+	c := chart{Width: win.Hours * colWidth}
+	byHour := make(map[time.Time]metering.Record, len(hours))
+	var top float64
+	for _, h := range hours {
+		byHour[h.Hour] = h
+		top = max(top, h.Counted)
+	}
+	scale := niceCeil(top)
+	counts := map[string]int{}
+	for i := range win.Hours {
+		hour := since.Add(time.Duration(i) * time.Hour)
+		var label hourLabel
+		if hour.Hour() == 0 && i > 0 {
+			c.DayLines = append(c.DayLines, i*colWidth)
+		}
+		if hour.Hour()%win.Every == 0 {
+			label.Text = hour.Format("15:04")
+			if hour.Hour() == 0 {
+				label.Text = hour.Format("Jan 2")
+			}
+			if win.Every == 24 {
+				label.Text = hour.Format("Mon 2")
+			}
+			label.Minor = win.Every < 24 && hour.Hour()%(2*win.Every) != 0
+		}
+		c.Hours = append(c.Hours, label)
+		rec, ok := byHour[hour]
+		if !ok || rec.Counted <= 0 {
+			continue
+		}
+		// A bar of one vote in a busy day still shows.
+		height := max(rec.Counted/scale*100, 1.5)
+		st := hourStatus(rec)
+		counts[st]++
+		c.Bars = append(c.Bars, bar{
+			Hour: hour, Quantity: rec.Counted, Status: st,
+			X: float64(i*colWidth) + 1.5, W: colWidth - 3, Y: 100 - height, H: height,
+		})
+	}
+	c.Empty = len(c.Bars) == 0
+	c.Ticks = []string{formatQty(scale), formatQty(scale / 2), "0"}
+	for _, st := range chartStatuses() {
+		c.Legend = append(c.Legend, legendItem{st, counts[st]})
+	}
+	return c
+}
+
+// niceCeil is the axis top for a largest value v: at least 2, and the
+// next of 1, 2, 4, 6 or 8 times a power of ten, so that the middle tick is
+// a whole number too.
+func niceCeil(v float64) float64 {
+	if v <= 2 {
+		return 2
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 4, 6, 8} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
 }
