@@ -26,6 +26,7 @@ import (
 type Store interface {
 	web.VoteStore
 	metering.Ledger
+	ledgerHistory
 	Close() error
 }
 

@@ -182,7 +182,7 @@ const (
 // record (GET usageEvents) and the rate card.
 type usageView struct {
 	setup   *meteringSetup
-	ledger  metering.Ledger
+	ledger  ledgerHistory
 	dim     string
 	pricing config.Pricing
 	now     func() time.Time
@@ -205,7 +205,14 @@ type serviceAnswer struct {
 	svc    web.Service
 }
 
-func newUsageView(ledger metering.Ledger, cfg config.Metering, now func() time.Time) *usageView {
+// ledgerHistory is the ledger as the usage page reads it: every hour of a
+// range, settled ones included (Records leaves out what the reporter no
+// longer needs).
+type ledgerHistory interface {
+	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
+}
+
+func newUsageView(ledger ledgerHistory, cfg config.Metering, now func() time.Time) *usageView {
 	return &usageView{ledger: ledger, dim: cfg.Dimension, pricing: cfg.Pricing, now: now, fetching: make(chan struct{}, 1)}
 }
 
@@ -220,16 +227,17 @@ func (v *usageView) observe(res metering.PassResult) {
 }
 
 func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, error) {
-	recs, err := v.ledger.Records(ctx, v.dim)
-	if err != nil {
-		return web.Usage{}, err
-	}
 	now := v.now().UTC()
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	// One question to the service covers the window and the month.
+	// One read of the ledger and one question to the service cover the
+	// window and the month.
 	from := dayOf(since)
 	if month.Before(from) {
 		from = month
+	}
+	recs, err := v.ledger.History(ctx, v.dim, from)
+	if err != nil {
+		return web.Usage{}, err
 	}
 	svc := v.service(ctx, from, now)
 

@@ -256,6 +256,23 @@ func (b *Bolt) Close() error {
 // Records returns every hour with usage or a ledger record, oldest first.
 // Hours settled, balanced and older than two days are left out.
 func (b *Bolt) Records(_ context.Context, dim string) ([]metering.Record, error) {
+	now := b.now()
+	return b.readHours(dim, func(r metering.Record) bool { return !forgettable(r, now) })
+}
+
+// History returns every hour from the hour of from that has usage or a
+// record, oldest first, settled ones included: what a usage page shows. It
+// reads at most the last 31 days.
+func (b *Bolt) History(_ context.Context, dim string, from time.Time) ([]metering.Record, error) {
+	first := metering.HourOf(from)
+	if oldest := metering.HourOf(b.now()).Add(-maxHistory); first.Before(oldest) {
+		first = oldest
+	}
+	return b.readHours(dim, func(r metering.Record) bool { return !r.Hour.Before(first) })
+}
+
+// readHours returns the hours of the dimension that keep selects, oldest first.
+func (b *Bolt) readHours(dim string, keep func(metering.Record) bool) ([]metering.Record, error) {
 	var recs []metering.Record
 	err := b.db.View(func(tx *bolt.Tx) error {
 		byHour := map[string]*metering.Record{}
@@ -295,9 +312,8 @@ func (b *Bolt) Records(_ context.Context, dim string) ([]metering.Record, error)
 				return err
 			}
 		}
-		now := b.now()
 		for _, r := range byHour {
-			if !forgettable(*r, now) {
+			if keep(*r) {
 				recs = append(recs, *r)
 			}
 		}

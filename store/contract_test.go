@@ -22,6 +22,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 	metering.Ledger
+	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
 }
 
 var (
@@ -438,6 +439,26 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		for range 2 {
 			if got := hoursOf(mustRecords(t, s, DefaultDimension)); !slices.EqualFunc(got, want, time.Time.Equal) {
 				t.Fatalf("hours = %v, want %v", got, want)
+			}
+		}
+		// History still shows every hour of the range, forgotten ones too.
+		for _, tc := range []struct {
+			from time.Time
+			want []time.Time
+		}{
+			{now.Add(-7 * 24 * time.Hour), []time.Time{hourOf(old), hourOf(oldDue), hourOf(oldPending), hourOf(recent)}},
+			{oldDue.Add(30 * time.Minute), []time.Time{hourOf(oldDue), hourOf(oldPending), hourOf(recent)}},
+			{now.Add(-time.Hour), nil},
+		} {
+			hist, err := s.History(ctx, DefaultDimension, tc.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hoursOf(hist); !slices.EqualFunc(got, tc.want, time.Time.Equal) {
+				t.Fatalf("History(from %s) = %v, want %v", tc.from, got, tc.want)
+			}
+			if len(hist) > 0 && hist[0].Hour.Equal(hourOf(old)) && (hist[0].Counted != 2 || hist[0].State != metering.StateAccepted) {
+				t.Fatalf("a forgotten hour in History: %+v", hist[0])
 			}
 		}
 		// Usage arriving late brings the hour back: it is due again.

@@ -90,6 +90,70 @@ func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, err
 	if len(labels) == 0 {
 		return nil, nil
 	}
+	recs, raw, err := s.readHours(ctx, dim, labels)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	kept := recs[:0]
+	var stale []any // hour, usage, version, carried_in of forgettable hours
+	var staleKeys []string
+	for i, rec := range recs {
+		if forgettable(rec, now) {
+			label := labels[i]
+			staleKeys = append(staleKeys, s.usageKey(dim, label), s.ledgerKey(dim, label))
+			stale = append(stale, label, raw[i].counted, raw[i].fields[fieldVersion], raw[i].fields[fieldCarriedIn])
+			continue
+		}
+		kept = append(kept, rec)
+	}
+	recs = kept
+	if len(stale) > 0 {
+		keys := append([]string{s.hoursKey(dim)}, staleKeys...)
+		if err := s.prune.Run(ctx, s.rdb, keys, stale...).Err(); err != nil {
+			return nil, fmt.Errorf("store: prune %s hours: %w", dim, err)
+		}
+	}
+	return recs, nil
+}
+
+// maxHistory bounds how far back History reads.
+const maxHistory = 31 * 24 * time.Hour
+
+// History returns every hour of the dimension from the hour of from up to
+// now that has usage or a record, oldest first, settled ones included: what
+// a usage page shows, where Records keeps to what the reporter still needs.
+// It reads at most the last 31 days.
+func (s *Redis) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
+	first, last := metering.HourOf(from), metering.HourOf(s.now())
+	if oldest := last.Add(-maxHistory); first.Before(oldest) {
+		first = oldest
+	}
+	var labels []string
+	for h := first; !h.After(last); h = h.Add(time.Hour) {
+		labels = append(labels, h.Format(hourLayout))
+	}
+	recs, raw, err := s.readHours(ctx, dim, labels)
+	if err != nil {
+		return nil, err
+	}
+	kept := recs[:0]
+	for i, rec := range recs {
+		if raw[i].counted != "" || len(raw[i].fields) > 0 {
+			kept = append(kept, rec)
+		}
+	}
+	return kept, nil
+}
+
+// rawHour is an hour as stored: its usage counter and ledger hash.
+type rawHour struct {
+	counted string
+	fields  map[string]string
+}
+
+// readHours reads the usage and ledger of the hours in one pipeline.
+func (s *Redis) readHours(ctx context.Context, dim string, labels []string) ([]metering.Record, []rawHour, error) {
 	usage := make([]*redis.StringCmd, len(labels))
 	ledger := make([]*redis.MapStringStringCmd, len(labels))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -99,43 +163,28 @@ func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, err
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
+		return nil, nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
 	}
-
-	now := s.now()
-	recs := make([]metering.Record, 0, len(labels))
-	var stale []any // hour, usage, version, carried_in of forgettable hours
-	var staleKeys []string
+	recs := make([]metering.Record, len(labels))
+	raw := make([]rawHour, len(labels))
 	for i, label := range labels {
 		counted, err := usage[i].Result()
 		if errors.Is(err, redis.Nil) {
 			counted, err = "", nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: read usage of %s %s: %w", dim, label, err)
+			return nil, nil, fmt.Errorf("store: read usage of %s %s: %w", dim, label, err)
 		}
 		fields, err := ledger[i].Result()
 		if err != nil {
-			return nil, fmt.Errorf("store: read ledger of %s %s: %w", dim, label, err)
+			return nil, nil, fmt.Errorf("store: read ledger of %s %s: %w", dim, label, err)
 		}
-		rec, err := decodeRecord(dim, label, counted, fields)
-		if err != nil {
-			return nil, err
+		if recs[i], err = decodeRecord(dim, label, counted, fields); err != nil {
+			return nil, nil, err
 		}
-		if forgettable(rec, now) {
-			staleKeys = append(staleKeys, s.usageKey(dim, label), s.ledgerKey(dim, label))
-			stale = append(stale, label, counted, fields[fieldVersion], fields[fieldCarriedIn])
-			continue
-		}
-		recs = append(recs, rec)
+		raw[i] = rawHour{counted: counted, fields: fields}
 	}
-	if len(stale) > 0 {
-		keys := append([]string{s.hoursKey(dim)}, staleKeys...)
-		if err := s.prune.Run(ctx, s.rdb, keys, stale...).Err(); err != nil {
-			return nil, fmt.Errorf("store: prune %s hours: %w", dim, err)
-		}
-	}
-	return recs, nil
+	return recs, raw, nil
 }
 
 // Update stores rec if the stored version is rec.Version, with Version+1,

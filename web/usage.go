@@ -25,10 +25,10 @@ type UsageSource interface {
 // during one page view, on top of the store's own time.
 const ReconcileTimeout = 5 * time.Second
 
-// ledgerRetention is how long the ledger surely keeps a settled hour: the
-// metering.Ledger contract allows leaving out hours settled more than two
-// days ago, so older days cannot be reconciled hour by hour.
-const ledgerRetention = 48 * time.Hour
+// ledgerRetention is how far back a UsageSource gives every hour: the
+// stores' history reads the last 31 days, so older days cannot be
+// reconciled hour by hour.
+const ledgerRetention = 31 * 24 * time.Hour
 
 // Usage is what a UsageSource knows.
 type Usage struct {
@@ -260,9 +260,9 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 		case !answered:
 			d.Status, d.Note = ReconUnchecked, "the service's totals are not available"
 		case !d.LedgerComplete && d.ServiceRows > 0:
-			// The ledger may have let the day's settled hours go; a day
-			// the service has nothing for needs none of them.
-			d.Status, d.Note = ReconUnchecked, "the ledger keeps settled hours for two days only"
+			// The ledger's hours of the day are out of reach; a day the
+			// service has nothing for needs none of them.
+			d.Status, d.Note = ReconUnchecked, "the ledger's history reaches back 31 days"
 		case !same(d.Submitted, d.Billed):
 			d.Status = ReconDiffers
 			if d.ServiceRows == 0 {

@@ -143,18 +143,22 @@ func TestReconcile(t *testing.T) {
 		}
 	})
 
-	t.Run("days the ledger may have forgotten", func(t *testing.T) {
-		days := reconcile(nil, answered(day(hourAgo(6*24), 40, 40, metering.ReconAccepted)), hourAgo(7*24-1), testNow)
-		if len(days) != 8 {
-			t.Fatalf("%d days in a week's window", len(days))
+	t.Run("days beyond the ledger's history", func(t *testing.T) {
+		days := reconcile(nil, answered(day(hourAgo(32*24), 40, 40, metering.ReconAccepted)), hourAgo(33*24-1), testNow)
+		if len(days) != 34 {
+			t.Fatalf("%d days in a 33-day window", len(days))
 		}
 		old := days[1]
-		if old.LedgerComplete || old.Status != ReconUnchecked || old.Submitted != 40 || !strings.Contains(old.Note, "two days") {
-			t.Errorf("a day older than the ledger keeps: %+v", old)
+		if old.LedgerComplete || old.Status != ReconUnchecked || old.Submitted != 40 || !strings.Contains(old.Note, "31 days") {
+			t.Errorf("a day older than the ledger's history: %+v", old)
 		}
 		if quiet := days[2]; quiet.LedgerComplete || quiet.Status != ReconMatch {
 			t.Errorf("a day without usage on either side: %+v", quiet)
 		}
+		if week := reconcile(nil, answered(day(hourAgo(6*24), 40, 40, metering.ReconAccepted)), hourAgo(7*24-1), testNow); !week[1].LedgerComplete || week[1].Status != ReconDiffers {
+			t.Errorf("a day of the week the ledger has nothing for: %+v", week[1])
+		}
+		days = days[26:]
 		if !days[6].LedgerComplete || days[6].Status != ReconMatch {
 			t.Errorf("yesterday: %+v", days[6])
 		}
