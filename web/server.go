@@ -55,10 +55,10 @@ type Options struct {
 
 // Server serves the application's pages.
 type Server struct {
-	opts  Options
-	pages *template.Template
+	opts     Options
+	pages    *template.Template
 	votePage *indexPage // nil: the vote page is rendered per request
-	log   *slog.Logger
+	log      *slog.Logger
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
