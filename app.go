@@ -80,7 +80,7 @@ func (m *Main) Run(ctx context.Context) error {
 	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, func(res metering.PassResult) {
 		m.usage.observe(res)
 		metrics.ObservePass(res)
-	}, apiLatency(metrics.ObserveAPICall))
+	}, metrics.ObserveAPICall)
 	if err != nil {
 		return err
 	}

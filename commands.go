@@ -31,7 +31,7 @@ func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Write
 		return err
 	}
 	defer st.Close()
-	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil)
+	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil, nil)
 	if err != nil {
 		return err
 	}

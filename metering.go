@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/uuid"
 
 	"github.com/azure-vote/azure-vote/config"
@@ -50,10 +49,10 @@ type meteringSetup struct {
 
 // newMetering chooses the mode and builds the client and reporter. A
 // production endpoint without a usable identity is not an error: usage is
-// still counted and reporting waits, saying why. apiPolicies run on every
-// try of every API call (see apiLatency).
+// still counted and reporting waits, saying why. observeTry, if set, is
+// told of every try of every API call.
 func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Time, log *slog.Logger,
-	observe func(metering.PassResult), apiPolicies ...policy.Policy) (*meteringSetup, error) {
+	observe func(metering.PassResult), observeTry func(string, int, time.Duration)) (*meteringSetup, error) {
 	s := &meteringSetup{}
 	endpoint, resource, plan := cfg.Endpoint, cfg.ResourceID, cfg.PlanID
 	switch {
@@ -91,9 +90,7 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("CLIENT_ID: %w", err)
 	}
-	opts := &metering.ClientOptions{Logger: log}
-	opts.PerRetryPolicies = apiPolicies
-	client, err := metering.NewClient(endpoint, cred, opts)
+	client, err := metering.NewClient(endpoint, cred, &metering.ClientOptions{Logger: log, ObserveTry: observeTry})
 	if err != nil {
 		return nil, fmt.Errorf("METERING_ENDPOINT: %w", err)
 	}
@@ -139,35 +136,6 @@ func (s *meteringSetup) close() error {
 		err = errors.Join(err, serr)
 	}
 	return err
-}
-
-// apiLatency is an azcore policy that tells observe how long each try of
-// a Metering API call took and how it was answered (status 0: no answer).
-func apiLatency(observe func(operation string, status int, d time.Duration)) policy.Policy {
-	return policyFunc(func(req *policy.Request) (*http.Response, error) {
-		start := time.Now()
-		resp, err := req.Next()
-		status := 0
-		if err == nil && resp != nil {
-			status = resp.StatusCode
-		}
-		observe(apiOperation(req.Raw().URL.Path), status, time.Since(start))
-		return resp, err
-	})
-}
-
-type policyFunc func(*policy.Request) (*http.Response, error)
-
-func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
-
-// apiOperation names the operation of a request path, from a fixed set so
-// that a metric label cannot grow without bound.
-func apiOperation(path string) string {
-	switch op := path[strings.LastIndexByte(path, '/')+1:]; op {
-	case "usageEvent", "batchUsageEvent", "usageEvents":
-		return op
-	}
-	return "other"
 }
 
 // Bounds of the reconciliation with the service: the page asks GET
@@ -231,7 +199,7 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	// One read of the ledger and one question to the service cover the
 	// window and the month.
-	from := dayOf(since)
+	from := metering.DayOf(since)
 	if month.Before(from) {
 		from = month
 	}
@@ -286,7 +254,7 @@ func (v *usageView) service(ctx context.Context, from, now time.Time) web.Servic
 	callCtx, cancel := context.WithTimeout(metering.WithCorrelationID(ctx, id), web.ReconcileTimeout)
 	defer cancel()
 	rows, err := s.client.UsageEvents(callCtx, metering.UsageQuery{
-		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: subscriptionOf(s.resource),
+		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: metering.SubscriptionOf(s.resource),
 	})
 	svc := web.Service{FetchedAt: now, Records: []metering.UsageRecord{}}
 	if s.mode == modeLocal {
@@ -356,19 +324,4 @@ func (v *usageView) charges(recs []metering.Record, svc web.Service, month time.
 	c.Billable = p.Billable(c.Quantity)
 	c.Amount = p.Cost(c.Quantity)
 	return c
-}
-
-// subscriptionOf is the subscription id of an ARM resource path, or "".
-func subscriptionOf(resource string) string {
-	if !metering.IsResourceURI(resource) {
-		return ""
-	}
-	id, _, _ := strings.Cut(resource[len("/subscriptions/"):], "/")
-	return id
-}
-
-// dayOf is the UTC midnight starting t's day: the service's unit.
-func dayOf(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -45,6 +45,11 @@ type ClientOptions struct {
 
 	// Logger receives one line per call. Nil discards.
 	Logger *slog.Logger
+
+	// ObserveTry, when set, is told of every try of every call: the
+	// operation (usageEvent, batchUsageEvent or usageEvents), the HTTP
+	// status (0 when no answer came) and how long it took. For metrics.
+	ObserveTry func(operation string, status int, d time.Duration)
 }
 
 // Client calls the Metering Service API. It is safe for concurrent use.
@@ -80,6 +85,10 @@ func NewClient(endpoint string, cred azcore.TokenCredential, o *ClientOptions) (
 
 	bearer := runtime.NewBearerTokenPolicy(tokenSource{cred}, []string{Scope},
 		&policy.BearerTokenOptions{InsecureAllowCredentialWithHTTP: plainHTTP})
+	perRetry := []policy.Policy{bearer, policyFunc(countAttempt)}
+	if opts.ObserveTry != nil {
+		perRetry = append(perRetry, observeTries(opts.ObserveTry))
+	}
 	az, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		// Let azcore's own logging (azcore/log) show the ids and queries.
 		AllowedHeaders: []string{HeaderRequestID, HeaderCorrelationID},
@@ -90,7 +99,7 @@ func NewClient(endpoint string, cred azcore.TokenCredential, o *ClientOptions) (
 		PerCall: []policy.Policy{policyFunc(setIDs)},
 		// The bearer policy runs per try so that a retry after a long
 		// Retry-After still carries a fresh token.
-		PerRetry: []policy.Policy{bearer, policyFunc(countAttempt)},
+		PerRetry: perRetry,
 	}, &co)
 	if err != nil {
 		return nil, fmt.Errorf("metering: NewClient: %w", err)
@@ -474,6 +483,30 @@ func setIDs(req *policy.Request) (*http.Response, error) {
 	}
 	h.Set(HeaderCorrelationID, id)
 	return req.Next()
+}
+
+// observeTries reports each try's operation, status and duration.
+func observeTries(observe func(operation string, status int, d time.Duration)) policy.Policy {
+	return policyFunc(func(req *policy.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := req.Next()
+		status := 0
+		if err == nil && resp != nil {
+			status = resp.StatusCode
+		}
+		observe(operationOf(req.Raw().URL.Path), status, time.Since(start))
+		return resp, err
+	})
+}
+
+// operationOf names the operation of a request path, from a fixed set so
+// that a metric label cannot grow without bound.
+func operationOf(path string) string {
+	switch op := path[strings.LastIndexByte(path, '/')+1:]; op {
+	case "usageEvent", "batchUsageEvent", "usageEvents":
+		return op
+	}
+	return "other"
 }
 
 func countAttempt(req *policy.Request) (*http.Response, error) {

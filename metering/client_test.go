@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -810,5 +812,42 @@ func TestIsTransient(t *testing.T) {
 				t.Errorf("IsTransient(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+// ObserveTry sees every try of a call, retries included, by operation.
+func TestObserveTry(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tries.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"usageEventId":"e","status":"Accepted","messageTime":"2026-11-22T09:00:00Z","quantity":1,"dimension":"pervote","effectiveStartTime":"2026-11-22T08:00:00Z","planId":"p"}`))
+	}))
+	defer srv.Close()
+	type try struct {
+		op     string
+		status int
+	}
+	var mu sync.Mutex
+	var seen []try
+	c, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("t"), &metering.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond}},
+		ObserveTry: func(op string, status int, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, try{op, status})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendUsageEvent(context.Background(), metering.NewUsageEvent("/subscriptions/s/x", "p", "pervote", time.Now().Add(-time.Hour), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if want := []try{{"usageEvent", 503}, {"usageEvent", 200}}; !slices.Equal(seen, want) {
+		t.Fatalf("tries seen %v, want %v", seen, want)
 	}
 }

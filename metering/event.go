@@ -151,6 +151,23 @@ func (e UsageEvent) Echo(st Status) EventResult {
 // service bills by.
 func HourOf(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
+// DayOf is the UTC midnight starting t's day: the unit in which GET
+// usageEvents reports.
+func DayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// SubscriptionOf is the Azure subscription id of an ARM resource path
+// (/subscriptions/<id>/...), or "" if resource is not one.
+func SubscriptionOf(resource string) string {
+	if !IsResourceURI(resource) {
+		return ""
+	}
+	id, _, _ := strings.Cut(resource[len("/subscriptions/"):], "/")
+	return id
+}
+
 // EventResult is the service's record of one event: the 200 body of
 // usageEvent, an item of a batch answer, or the acceptedMessage of a duplicate.
 type EventResult struct {

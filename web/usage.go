@@ -214,7 +214,7 @@ func buildReport(u Usage, win usageWindow, since, now time.Time) UsageReport {
 // compares them with the service's rows. The comparison is of what was
 // billed: the ledger's Reported is the quantity the service accepted.
 func reconcile(hours []metering.Record, svc Service, since, now time.Time) []ReconDay {
-	first, last := dayOf(since), dayOf(now)
+	first, last := metering.DayOf(since), metering.DayOf(now)
 	var days []ReconDay
 	index := map[time.Time]int{}
 	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
@@ -222,7 +222,7 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 		days = append(days, ReconDay{Day: d, LedgerComplete: !d.Before(now.Add(-ledgerRetention))})
 	}
 	for _, h := range hours {
-		i, ok := index[dayOf(h.Hour)]
+		i, ok := index[metering.DayOf(h.Hour)]
 		if !ok {
 			continue
 		}
@@ -241,7 +241,7 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 	}
 	answered := svc.Answered()
 	for _, rec := range svc.Records {
-		i, ok := index[dayOf(rec.UsageDate.Time)]
+		i, ok := index[metering.DayOf(rec.UsageDate.Time)]
 		if !ok {
 			continue
 		}
@@ -288,12 +288,6 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 
 // same compares quantities that went through decimal text and sums.
 func same(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
-
-// dayOf is the UTC midnight starting t's day.
-func dayOf(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
 
 // usagePageData is what templates/usage.html renders.
 type usagePageData struct {

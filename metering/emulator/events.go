@@ -104,7 +104,7 @@ func (e *Emulator) submit(in incoming, now time.Time) outcome {
 		return failed(metering.StatusBadArgument, ev, "resourceId", "Send either resourceId or resourceUri, not both.")
 	case ev.ResourceID != "" && !isGUID(ev.ResourceID):
 		return failed(metering.StatusBadArgument, ev, "resourceId", "The resourceId %q is not a GUID.", ev.ResourceID)
-	case ev.ResourceURI != "" && subscriptionOf(ev.ResourceURI) == "":
+	case ev.ResourceURI != "" && metering.SubscriptionOf(ev.ResourceURI) == "":
 		return failed(metering.StatusBadArgument, ev, "resourceUri",
 			"The resourceUri %q is not an Azure resource id (/subscriptions/<id>/...).", ev.ResourceURI)
 	}
@@ -188,16 +188,6 @@ func isGUID(s string) bool {
 	}
 	_, err := uuid.Parse(s)
 	return err == nil
-}
-
-// subscriptionOf returns the subscription id of an ARM resource id, or ""
-// if uri is not one.
-func subscriptionOf(uri string) string {
-	parts := strings.SplitN(uri, "/", 4) // "", "subscriptions", id, rest
-	if len(parts) < 3 || parts[0] != "" || !strings.EqualFold(parts[1], "subscriptions") {
-		return ""
-	}
-	return parts[2]
 }
 
 // conflict is the error of a duplicate: the first accepted event, with

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
 )
@@ -46,7 +45,7 @@ func (e *Emulator) usageEvents(r *http.Request) answer {
 			return invalid("UsageEndDate", "The UsageEndDate is not an ISO 8601 date or date-time.")
 		}
 	}
-	first, last := dayOf(start), dayOf(end)
+	first, last := metering.DayOf(start), metering.DayOf(end)
 	if last.Before(first) {
 		return invalid("UsageEndDate", "The UsageEndDate is before the usageStartDate.")
 	}
@@ -63,8 +62,8 @@ func (e *Emulator) usageEvents(r *http.Request) answer {
 	defer e.mu.Unlock()
 	rows := map[usageKey]*metering.UsageRecord{}
 	for _, ev := range e.events {
-		day := dayOf(ev.EffectiveStartTime.Time)
-		sub := subscriptionOf(ev.ResourceURI)
+		day := metering.DayOf(ev.EffectiveStartTime.Time)
+		sub := metering.SubscriptionOf(ev.ResourceURI)
 		if day.Before(first) || day.After(last) ||
 			(plan != "" && ev.PlanID != plan) ||
 			(dimension != "" && ev.Dimension != dimension) ||
@@ -119,12 +118,6 @@ func param(q url.Values, name string) string {
 		}
 	}
 	return ""
-}
-
-// dayOf is the UTC midnight starting t's day.
-func dayOf(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // offerType guesses the offer's type from the resource's form: SaaS bills a
