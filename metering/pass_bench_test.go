@@ -2,17 +2,8 @@ package metering_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
-	"github.com/azure-vote/azure-vote/metering"
-	"github.com/azure-vote/azure-vote/metering/emulator"
-	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
 )
 
 // BenchmarkReporterPass measures one reporting pass against the emulator
@@ -33,36 +24,9 @@ func BenchmarkReporterPass(b *testing.B) {
 }
 
 func benchmarkPass(b *testing.B, kind string, hours int) {
-	c := &clock{t: start}
-	opts := store.Options{Dimension: dim, Now: c.Now}
-	var st testStore
-	if kind == "redis" {
-		ro, err := store.ParseRedisAddr(redistest.Start(b).Addr(), "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		st = store.NewRedis(ro, opts)
-	} else {
-		bs, err := store.OpenBolt(b.TempDir(), opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		st = bs
-	}
-	b.Cleanup(func() { st.Close() })
-	emu := emulator.New(emulator.Options{Plans: map[string][]string{plan: {dim}}, Resources: []string{resource}, Now: c.Now})
-	srv := httptest.NewServer(emu)
-	b.Cleanup(srv.Close)
-	client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("bench-token"), &metering.ClientOptions{
-		ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1, TryTimeout: 5 * time.Second}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := metering.NewReporter(metering.ReporterOptions{
-		Ledger: st, Sender: client, Resource: resource, PlanID: plan, Dimension: dim,
-		Grace: 5 * time.Minute, Now: c.Now,
-	})
+	w := newWorld(b, kind)
+	st, c := w.store, w.clock
+	r := w.reporter(w.store)
 
 	ctx := context.Background()
 	from := start

@@ -46,7 +46,7 @@ type testStore interface {
 // world is one reporter's surroundings: a store, an emulator on real HTTP
 // and a client with fast retries.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock
 	store  testStore
 	emu    *emulator.Emulator
@@ -60,41 +60,45 @@ var start = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 // forEachStore runs f on real Redis and on the embedded store.
 func forEachStore(t *testing.T, f func(t *testing.T, w *world)) {
 	for _, kind := range []string{"redis", "bolt"} {
-		t.Run(kind, func(t *testing.T) {
-			c := &clock{t: start}
-			opts := store.Options{Dimension: dim, Now: c.Now}
-			var st testStore
-			if kind == "redis" {
-				srv := redistest.Start(t)
-				ro, err := store.ParseRedisAddr(srv.Addr(), "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				st = store.NewRedis(ro, opts)
-			} else {
-				b, err := store.OpenBolt(t.TempDir(), opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st = b
-			}
-			t.Cleanup(func() { st.Close() })
-			emu := emulator.New(emulator.Options{
-				Plans: map[string][]string{plan: {dim}}, Resources: []string{resource}, Now: c.Now,
-			})
-			srv := httptest.NewServer(emu)
-			t.Cleanup(srv.Close)
-			client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("test-token"), &metering.ClientOptions{
-				ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{
-					MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond, TryTimeout: 500 * time.Millisecond,
-				}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f(t, &world{t: t, clock: c, store: st, emu: emu, client: client, votes: map[time.Time]float64{}})
-		})
+		t.Run(kind, func(t *testing.T) { f(t, newWorld(t, kind)) })
 	}
+}
+
+// newWorld builds a world on a store of the kind ("redis" or "bolt"), with
+// the clock at start.
+func newWorld(tb testing.TB, kind string) *world {
+	tb.Helper()
+	c := &clock{t: start}
+	opts := store.Options{Dimension: dim, Now: c.Now}
+	var st testStore
+	if kind == "redis" {
+		ro, err := store.ParseRedisAddr(redistest.Start(tb).Addr(), "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st = store.NewRedis(ro, opts)
+	} else {
+		b, err := store.OpenBolt(tb.TempDir(), opts)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st = b
+	}
+	tb.Cleanup(func() { st.Close() })
+	emu := emulator.New(emulator.Options{
+		Plans: map[string][]string{plan: {dim}}, Resources: []string{resource}, Now: c.Now,
+	})
+	srv := httptest.NewServer(emu)
+	tb.Cleanup(srv.Close)
+	client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("test-token"), &metering.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{
+			MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond, TryTimeout: 500 * time.Millisecond,
+		}},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &world{t: tb, clock: c, store: st, emu: emu, client: client, votes: map[time.Time]float64{}}
 }
 
 func (w *world) reporter(l metering.Ledger) *metering.Reporter {
