@@ -175,6 +175,9 @@ func redactURL(raw string) string {
 // failed call is reported instead; the client reconnects by itself.
 func applyClientSettings(o *redis.UniversalOptions) {
 	o.MaxRetries = -1
+	if o.Protocol == 0 {
+		o.Protocol = 2
+	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = redisDialTimeout
 	}
