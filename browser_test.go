@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/store"
 )
 
@@ -398,13 +397,9 @@ func TestBrowserVotingAndUsage(t *testing.T) {
 // shows the error and its correlation id, and the ledger still renders.
 func TestBrowserUsageWhenTheServiceRefuses(t *testing.T) {
 	b := newBrowser(t)
-	refusing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set(metering.HeaderCorrelationID, r.Header.Get(metering.HeaderCorrelationID))
-		w.WriteHeader(http.StatusForbidden)
-		fmt.Fprint(w, `{"code":"Forbidden","message":"The identity is not authorized for this resource."}`)
-	})
-	api := httptest.NewServer(refusing)
+	// The emulator refusing every token, as the service does an identity
+	// that is not the offer's.
+	api := httptest.NewServer(emulator.New(emulator.Options{Tokens: func(string) bool { return false }}))
 	defer api.Close()
 	dir := t.TempDir()
 	now := time.Now()
