@@ -32,6 +32,8 @@ const (
 //	                           MasterName is then set on the options
 //	redis://[user:pass@]host[:port][/db]
 //	rediss://...               the same over TLS
+//	redis://:pass@s1:26379?master_name=mymaster&addr=s2:26379
+//	                           Sentinels s1 and s2, watching master mymaster
 //
 // password (REDIS_PWD) applies when the URL carries none. The options hold
 // the client settings the store needs: short timeouts and no retries.
@@ -77,8 +79,17 @@ func parseRedisURL(raw string, opts *redis.UniversalOptions) error {
 	if u.Opaque != "" {
 		return errors.New("want redis://host:port, with two slashes")
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("query parameters and fragments are not supported")
+	if u.Fragment != "" {
+		return errors.New("fragments are not supported")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	for k := range q {
+		if k != "master_name" && k != "addr" {
+			return fmt.Errorf("query parameter %q is not supported (only master_name and addr, for Sentinel and Cluster seeds)", k)
+		}
 	}
 	if u.Hostname() == "" {
 		return errors.New("no host")
@@ -94,6 +105,15 @@ func parseRedisURL(raw string, opts *redis.UniversalOptions) error {
 		return err
 	}
 	opts.Addrs = []string{net.JoinHostPort(u.Hostname(), port)}
+	// More seeds and a Sentinel master, named as go-redis's own URLs name them.
+	for _, a := range q["addr"] {
+		hp, err := hostPort(a)
+		if err != nil {
+			return fmt.Errorf("addr %q: %w", a, err)
+		}
+		opts.Addrs = append(opts.Addrs, hp)
+	}
+	opts.MasterName = q.Get("master_name")
 
 	if u.User != nil {
 		opts.Username = u.User.Username()

@@ -14,6 +14,7 @@ func TestParseRedisAddr(t *testing.T) {
 		wantPassword   string
 		wantDB         int
 		wantTLS        bool
+		wantMaster     string
 		wantErr        string // part of the error; "" for none
 	}{
 		{addr: "redis", wantAddrs: []string{"redis:6379"}},
@@ -29,6 +30,8 @@ func TestParseRedisAddr(t *testing.T) {
 		{addr: "redis://user@h", password: "env", wantAddrs: []string{"h:6379"}, wantUser: "user", wantPassword: "env"},
 		{addr: "rediss://:pw@cache.redis.cache.windows.net:6380/0", wantAddrs: []string{"cache.redis.cache.windows.net:6380"}, wantPassword: "pw", wantTLS: true},
 		{addr: "redis://[::1]:7000", wantAddrs: []string{"[::1]:7000"}},
+		{addr: "redis://:pw@s1:26379?master_name=mymaster&addr=s2:26379&addr=s3", wantAddrs: []string{"s1:26379", "s2:26379", "s3:6379"}, wantPassword: "pw", wantMaster: "mymaster"},
+		{addr: "redis://c1:7000?addr=c2:7000", wantAddrs: []string{"c1:7000", "c2:7000"}},
 
 		{addr: "", wantErr: "empty"},
 		{addr: "h:abc", wantErr: `port "abc" is not a number from 1 to 65535`},
@@ -45,7 +48,9 @@ func TestParseRedisAddr(t *testing.T) {
 		{addr: "redis://", wantErr: "no host"},
 		{addr: "redis://h/db", wantErr: `database "db" is not a number`},
 		{addr: "redis://h/1/2", wantErr: "not a database number"},
-		{addr: "redis://h?dial_timeout=3", wantErr: "query parameters"},
+		{addr: "redis://h?dial_timeout=3", wantErr: `query parameter "dial_timeout" is not supported`},
+		{addr: "redis://h?addr=x:y", wantErr: `addr "x:y"`},
+		{addr: "redis://h#frag", wantErr: "fragments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
@@ -62,6 +67,9 @@ func TestParseRedisAddr(t *testing.T) {
 			if !slices.Equal(o.Addrs, tt.wantAddrs) || o.Username != tt.wantUser || o.Password != tt.wantPassword || o.DB != tt.wantDB {
 				t.Errorf("got addrs %v user %q password %q db %d; want %v %q %q %d",
 					o.Addrs, o.Username, o.Password, o.DB, tt.wantAddrs, tt.wantUser, tt.wantPassword, tt.wantDB)
+			}
+			if o.MasterName != tt.wantMaster {
+				t.Errorf("MasterName = %q, want %q", o.MasterName, tt.wantMaster)
 			}
 			if (o.TLSConfig != nil) != tt.wantTLS {
 				t.Errorf("TLS = %v, want %v", o.TLSConfig != nil, tt.wantTLS)
