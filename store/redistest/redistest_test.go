@@ -13,8 +13,8 @@ func TestStartStopRestart(t *testing.T) {
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET on a started server: %v", err)
 	}
-	if srv.Addr() == "127.0.0.1:6379" {
-		t.Error("server took the shared default port")
+	if srv.Port() == 6379 {
+		t.Error("server took Redis's default port, which may hold someone's data")
 	}
 
 	srv.Stop()
