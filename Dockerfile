@@ -19,5 +19,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /azure-vote /azure-vote
 # 65532 is "nonroot"; numeric so Kubernetes can verify runAsNonRoot.
 USER 65532:65532
+# The nonroot user's home: without REDIS the embedded store's ./data lands
+# here, writable, so `docker run` alone works too.
+WORKDIR /home/nonroot
 EXPOSE 8080
 ENTRYPOINT ["/azure-vote"]
