@@ -528,6 +528,8 @@ func TestSchema(t *testing.T) {
 		{"digest with tag", overlay("global.azure.images.backend.digest", testDigest), ""},
 		{"price and included as numbers", overlay("metering.price", 0.01, "metering.included", 1000), ""},
 		{"price as a string", overlay("metering.price", "0.25"), ""},
+		{"tiers", overlay("metering.tiers", "1000:0.01,10000:0.008"), ""},
+		{"tiers without a price", overlay("metering.tiers", "1000"), "tiers"},
 		{"replicaCount as a word", overlay("replicaCount", "three"), "/replicaCount"},
 		{"no replicas", overlay("replicaCount", 0), "/replicaCount"},
 		{"unknown key", overlay("titel", "Vote"), "titel"},

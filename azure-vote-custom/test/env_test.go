@@ -114,14 +114,16 @@ func TestFrontEnvMatchesApp(t *testing.T) {
 				"metering.grace", "90s",
 				"metering.price", 0.01,
 				"metering.included", 1000,
+				"metering.tiers", "5000:0.008",
 			),
 			check: func(t *testing.T, c config.Config) {
 				m := c.Metering
 				if m.Endpoint != "https://metering.example.com/api" || m.Dimension != "votes" || m.Schedule != "*/10 * * * *" || m.Grace != 90*time.Second {
 					t.Errorf("metering %+v", m)
 				}
-				if !m.Pricing.Set || m.Pricing.Price != 0.01 || m.Pricing.Included != 1000 {
-					t.Errorf("pricing %+v, want 0.01 with 1000 included", m.Pricing)
+				if !m.Pricing.Set || m.Pricing.Price != 0.01 || m.Pricing.Included != 1000 ||
+					len(m.Pricing.Tiers) != 1 || m.Pricing.Tiers[0].From != 5000 || m.Pricing.Tiers[0].Price != 0.008 {
+					t.Errorf("pricing %+v, want 0.01 with 1000 included and 0.008 above 5000", m.Pricing)
 				}
 			},
 		},
