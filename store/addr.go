@@ -195,6 +195,9 @@ func redactURL(raw string) string {
 // failed call is reported instead; the client reconnects by itself.
 func applyClientSettings(o *redis.UniversalOptions) {
 	o.MaxRetries = -1
+	// Without this go-redis waits out its own timeouts whatever the caller's
+	// deadline: a Redis that accepts and never answers took two seconds.
+	o.ContextTimeoutEnabled = true
 	if o.Protocol == 0 {
 		o.Protocol = 2
 	}

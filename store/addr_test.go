@@ -80,6 +80,10 @@ func TestParseRedisAddr(t *testing.T) {
 			if o.MaxRetries != -1 {
 				t.Errorf("MaxRetries = %d, want -1", o.MaxRetries)
 			}
+			// A caller's deadline (a vote's store timeout) must end every wait.
+			if !o.ContextTimeoutEnabled {
+				t.Error("ContextTimeoutEnabled is off: go-redis would ignore the caller's deadline")
+			}
 		})
 	}
 }

@@ -67,14 +67,9 @@ func TestBoltSurvivesRestart(t *testing.T) {
 func TestBoltSecondProcessGetsClearError(t *testing.T) {
 	dir := t.TempDir()
 	s := openBolt(t, dir, Options{})
-	start := time.Now()
 	_, err := OpenBolt(dir, Options{})
-	elapsed := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "data directory "+dir+" is in use by another azure-vote process") {
 		t.Fatalf("second OpenBolt err = %v, want the directory named as in use", err)
-	}
-	if elapsed > 2*time.Second {
-		t.Errorf("second OpenBolt took %v, want about 1s", elapsed)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

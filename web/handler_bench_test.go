@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,5 +128,58 @@ func BenchmarkIndexPage(b *testing.B) {
 				benchRequests(b, benchHandler(b, st, lv.level), pageRequest)
 			})
 		}
+	}
+}
+
+// BenchmarkVoteRedisDown is a vote while Redis is gone: how long a voter
+// waits for the 503 that says the vote was not counted. Two cases: nothing
+// listens on the port (refused at once), and a listener that accepts and
+// never answers (the read timeout and the request's store timeout, at most
+// two seconds, end the wait).
+func BenchmarkVoteRedisDown(b *testing.B) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { silent.Close() })
+	go func() {
+		var held []net.Conn // accepted and never answered
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	stopped := redistest.Start(b)
+	stopped.Stop()
+	for _, tc := range []struct{ name, addr string }{
+		{"refused", stopped.Addr()},
+		{"silent", silent.Addr().String()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ro, err := store.ParseRedisAddr(tc.addr, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			st := store.NewRedis(ro, store.Options{})
+			b.Cleanup(func() { st.Close() })
+			h := benchHandler(b, st, slog.LevelWarn)
+			var worst time.Duration
+			for i := 0; b.Loop(); i++ {
+				began := time.Now()
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, voteRequest(i))
+				worst = max(worst, time.Since(began))
+				if w.Code != http.StatusServiceUnavailable {
+					b.Fatalf("status %d with Redis down: %s", w.Code, w.Body.String())
+				}
+			}
+			b.ReportMetric(worst.Seconds(), "worst-s")
+		})
 	}
 }

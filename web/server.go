@@ -49,7 +49,9 @@ type Options struct {
 	Metrics *Metrics // nil: no /metrics
 	Now     func() time.Time
 	// StoreTimeout bounds every store call of a request, so a vanished
-	// store answers 503 quickly instead of hanging the request.
+	// store answers 503 quickly instead of hanging the request. The
+	// default, 1.5s, leaves room for the rest of the request inside the
+	// two seconds a voter may wait for that answer.
 	StoreTimeout time.Duration
 }
 
@@ -76,7 +78,7 @@ func NewServer(o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	if o.StoreTimeout == 0 {
-		o.StoreTimeout = 2 * time.Second
+		o.StoreTimeout = 1500 * time.Millisecond
 	}
 	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
 	if err != nil {

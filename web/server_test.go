@@ -309,11 +309,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("GET %s with Redis down = %d, want 503", path, code)
 		}
 	}
-	began := time.Now()
 	code, body := f.vote("Cats")
-	if took := time.Since(began); took > 2*time.Second {
-		t.Errorf("vote with Redis down took %s", took)
-	}
 	if code != 503 || !strings.Contains(body, "your vote was not counted") {
 		t.Fatalf("vote with Redis down = %d %q", code, body)
 	}
@@ -335,5 +331,35 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if code, _, _ := f.do("GET", "/readyz", nil, nil); code != 200 {
 		t.Errorf("readyz after recovery = %d", code)
+	}
+}
+
+// deadlineStore is a real store that notes the deadline of each vote.
+type deadlineStore struct {
+	testStore
+	left chan time.Duration
+}
+
+func (s deadlineStore) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		s.left <- -1
+	} else {
+		s.left <- time.Until(d)
+	}
+	return s.testStore.Vote(ctx, choice, at)
+}
+
+// Every vote reaches the store with a deadline short enough that a store
+// that never answers still gets the voter a 503 within two seconds
+// (BenchmarkVoteRedisDown measures it).
+func TestVoteHasAStoreDeadline(t *testing.T) {
+	st := deadlineStore{boltStore(t), make(chan time.Duration, 1)}
+	f := newFixture(t, st, defaultPage)
+	if code, _ := f.vote("Cats"); code != 200 {
+		t.Fatalf("vote = %d", code)
+	}
+	if left := <-st.left; left <= 0 || left > 1500*time.Millisecond {
+		t.Fatalf("the store call had %v left, want a deadline of at most 1.5s", left)
 	}
 }
