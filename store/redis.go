@@ -19,6 +19,9 @@ type Redis struct {
 	dim    string
 	now    func() time.Time
 
+	// The keys every vote writes, built once: the vote path is hot.
+	votes, voteHours, voteUsage string // voteUsage: the usage key less its hour
+
 	reset, update, carry, prune, renew, release *redis.Script
 }
 
@@ -34,7 +37,7 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	}
 	applyClientSettings(&uo)
 	o = o.withDefaults()
-	return &Redis{
+	s := &Redis{
 		rdb:     redis.NewUniversalClient(&uo),
 		prefix:  o.Prefix,
 		dim:     o.Dimension,
@@ -46,9 +49,11 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 		renew:   redis.NewScript(renewScript),
 		release: redis.NewScript(releaseScript),
 	}
+	s.votes, s.voteHours, s.voteUsage = s.prefix+"votes", s.hoursKey(s.dim), s.usageKey(s.dim, "")
+	return s
 }
 
-func (s *Redis) votesKey() string                 { return s.prefix + "votes" }
+func (s *Redis) votesKey() string                 { return s.votes }
 func (s *Redis) usageKey(dim, hour string) string { return s.prefix + "usage:" + dim + ":" + hour }
 func (s *Redis) hoursKey(dim string) string       { return s.prefix + "usage-hours:" + dim }
 func (s *Redis) ledgerKey(dim, hour string) string {
@@ -63,10 +68,10 @@ func (s *Redis) Vote(ctx context.Context, choice string, at time.Time) (map[stri
 	label := hour.Format(hourLayout)
 	var counts *redis.MapStringStringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, s.votesKey(), choice, 1)
-		p.Incr(ctx, s.usageKey(s.dim, label))
-		p.ZAdd(ctx, s.hoursKey(s.dim), redis.Z{Score: float64(hour.Unix()), Member: label})
-		counts = p.HGetAll(ctx, s.votesKey())
+		p.HIncrBy(ctx, s.votes, choice, 1)
+		p.Incr(ctx, s.voteUsage+label)
+		p.ZAdd(ctx, s.voteHours, redis.Z{Score: float64(hour.Unix()), Member: label})
+		counts = p.HGetAll(ctx, s.votes)
 		return nil
 	})
 	if err != nil {

@@ -12,16 +12,26 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		s.writeError(w, r, err)
 		return
 	}
-	writePage(w, buf.Bytes())
+	s.writePage(w, buf.Bytes())
 }
 
-// writePage sends an HTML page with the headers every page carries.
-func writePage(w http.ResponseWriter, page []byte) {
+// pageHeaders are the headers every HTML page carries.
+func pageHeaders() http.Header {
+	return http.Header{
+		"Content-Type":            {"text/html; charset=utf-8"},
+		"Cache-Control":           {"no-store"},
+		"X-Content-Type-Options":  {"nosniff"},
+		"Content-Security-Policy": {"default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+	}
+}
+
+// writePage sends an HTML page. The header values are shared, not copied:
+// net/http only reads them, and a later Set replaces a slice, never edits it.
+func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+	for k, v := range s.pageHeaders {
+		h[k] = v
+	}
 	_, _ = w.Write(page)
 }
 
@@ -36,5 +46,5 @@ func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
 	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2])
-	writePage(w, page)
+	s.writePage(w, page)
 }

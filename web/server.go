@@ -60,7 +60,9 @@ type Server struct {
 	opts     Options
 	pages    *template.Template
 	votePage *indexPage // nil: the vote page is rendered per request
-	log      *slog.Logger
+	// pageHeaders are set on every page (see writePage).
+	pageHeaders http.Header
+	log         *slog.Logger
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
@@ -88,7 +90,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, pages: pages, votePage: votePage, log: o.Logger}
+	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
 }
