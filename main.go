@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -64,8 +65,14 @@ const usage = `usage:
   azure-vote version                print the version
 `
 
-func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	m, err := NewMain(getenv, stderr)
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) (err error) {
+	logs := newLogBuffer(stderr, 100*time.Millisecond)
+	defer func() {
+		if cerr := logs.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	m, err := NewMain(getenv, logs)
 	if err != nil {
 		return err
 	}
