@@ -15,10 +15,15 @@ const (
 	// StatePending: counted, not yet sent, or refused for a reason that may
 	// pass (403, invalid usage state, bad configuration).
 	StatePending State = "pending"
-	// StateInflight: sent, outcome unknown (a crash, a timeout, a 5xx after
-	// the request may have arrived). Resent even past the window, so that the
-	// service's Duplicate, not a guess, settles it.
+	// StateInflight: claimed for a send whose answer is not recorded yet (a
+	// send under way, or a crash before its answer was written).
 	StateInflight State = "inflight"
+	// StateUnresolved: a try may have reached the service (MaybeBilled), the
+	// hour can no longer settle by a resend, and neither the service's
+	// records nor an operator have said whether it holds the hour. Never
+	// carried and never sent again; Unresolved says why. Each pass asks the
+	// service's records again, and an operator may settle it.
+	StateUnresolved State = "unresolved"
 	// StateAccepted: the service accepted our event for this hour.
 	StateAccepted State = "accepted"
 	// StateDuplicate: the service already held an event for this hour; its
@@ -68,6 +73,23 @@ type Record struct {
 	CarriedTo     time.Time `json:"carriedTo,omitzero"`   // last hour usage was carried to
 	CarriedFrom   time.Time `json:"carriedFrom,omitzero"` // last hour usage was carried from
 	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
+	// MaybeBilled is set once any try of the hour may have reached the
+	// service (no answer, a timeout, a reset, a 5xx, an answer that cannot
+	// be trusted) and stays set until the service's own word settles the
+	// hour: a later refusal does not prove the earlier try was lost, so a
+	// maybe-billed quantity is never carried.
+	MaybeBilled bool `json:"maybeBilled,omitempty"`
+	// BadAnswers counts answers in a row that could not be trusted (no
+	// acceptedMessage, an echo that is not the event sent, unparsable
+	// times); past a bound the hour is unresolved instead of resent forever.
+	BadAnswers int `json:"badAnswers,omitempty"`
+	// Unresolved says why an unresolved hour could not be decided.
+	Unresolved string `json:"unresolved,omitempty"`
+	// Resolution says how a maybe-billed hour was settled without an
+	// answer to its own event: the service's records, or an operator's reason.
+	Resolution string    `json:"resolution,omitempty"`
+	ResolvedBy string    `json:"resolvedBy,omitempty"` // "service-records" or the operator
+	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
 	// Version increases with every change of the record (not of Counted or
 	// CarriedIn, which only grow); transitions are compare-and-set on it.
 	Version int64 `json:"version"`

@@ -394,7 +394,7 @@ func casRecord(tx *bolt.Tx, rec metering.Record) (metering.Record, error) {
 	next := rec
 	next.Hour = metering.HourOf(rec.Hour)
 	// UTC, as the Redis store keeps times, so both read back alike.
-	for _, t := range []*time.Time{&next.MessageTime, &next.CarriedTo, &next.UpdatedAt} {
+	for _, t := range []*time.Time{&next.MessageTime, &next.CarriedTo, &next.UpdatedAt, &next.ResolvedAt} {
 		*t = t.UTC()
 	}
 	next.Version = rec.Version + 1

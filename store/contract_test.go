@@ -218,6 +218,12 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		rec.CorrelationID = "corr-1"
 		rec.CarriedTo = hourOf(base.Add(3 * time.Hour))
 		rec.UpdatedAt = base.Add(time.Hour + time.Second)
+		rec.MaybeBilled = true
+		rec.BadAnswers = 1
+		rec.Unresolved = "the service's records of 2026-11-22 are still processing"
+		rec.Resolution = "checked in Partner Center"
+		rec.ResolvedBy = "operator@example.com"
+		rec.ResolvedAt = time.Date(2026, 11, 24, 9, 0, 0, 0, cet)
 		rec.Counted, rec.CarriedIn = 999, 999 // not the caller's to write
 
 		got, err := s.Update(ctx, rec)
@@ -249,6 +255,7 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		mustVote(t, s, "Cats", base)
 		next := got
 		next.State, next.LastError, next.MessageTime = metering.StateAccepted, "", time.Time{}
+		next.MaybeBilled, next.BadAnswers, next.Unresolved, next.ResolvedAt = false, 0, "", time.Time{}
 		got, err = s.Update(ctx, next)
 		if err != nil {
 			t.Fatal(err)
@@ -630,13 +637,13 @@ func hoursAndCounts(recs []metering.Record) []string {
 // sameRecord compares records field by field, times by instant.
 func sameRecord(a, b metering.Record) bool {
 	times := func(r metering.Record) []time.Time {
-		return []time.Time{r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt}
+		return []time.Time{r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt, r.ResolvedAt}
 	}
 	if !slices.EqualFunc(times(a), times(b), time.Time.Equal) {
 		return false
 	}
 	for _, r := range []*metering.Record{&a, &b} {
-		r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt, r.ResolvedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	}
 	return a == b
 }

@@ -29,6 +29,12 @@ const (
 	fieldCarriedFrom   = "carried_from"
 	fieldUpdatedAt     = "updated_at"
 	fieldVersion       = "version"
+	fieldMaybeBilled   = "maybe_billed"
+	fieldBadAnswers    = "bad_answers"
+	fieldUnresolved    = "unresolved"
+	fieldResolution    = "resolution"
+	fieldResolvedBy    = "resolved_by"
+	fieldResolvedAt    = "resolved_at"
 )
 
 // updateScript is the compare-and-set of a ledger record.
@@ -246,6 +252,12 @@ func encodeRecord(r metering.Record) []any {
 		fieldCorrelationID, r.CorrelationID,
 		fieldCarriedTo, formatTime(r.CarriedTo),
 		fieldUpdatedAt, formatTime(r.UpdatedAt),
+		fieldMaybeBilled, formatBool(r.MaybeBilled),
+		fieldBadAnswers, strconv.Itoa(r.BadAnswers),
+		fieldUnresolved, r.Unresolved,
+		fieldResolution, r.Resolution,
+		fieldResolvedBy, r.ResolvedBy,
+		fieldResolvedAt, formatTime(r.ResolvedAt),
 		fieldVersion, strconv.FormatInt(r.Version+1, 10),
 	}
 }
@@ -281,6 +293,10 @@ func decodeRecord(dim, label, counted string, f map[string]string) (metering.Rec
 		UsageEventID:  f[fieldUsageEventID],
 		LastError:     f[fieldLastError],
 		CorrelationID: f[fieldCorrelationID],
+		MaybeBilled:   f[fieldMaybeBilled] == "1",
+		Unresolved:    f[fieldUnresolved],
+		Resolution:    f[fieldResolution],
+		ResolvedBy:    f[fieldResolvedBy],
 	}
 	d := decoder{dim: dim, label: label}
 	if counted != "" {
@@ -294,7 +310,9 @@ func decodeRecord(dim, label, counted string, f map[string]string) (metering.Rec
 	r.CarriedTo = d.time(fieldCarriedTo, f[fieldCarriedTo])
 	r.CarriedFrom = d.time(fieldCarriedFrom, f[fieldCarriedFrom])
 	r.UpdatedAt = d.time(fieldUpdatedAt, f[fieldUpdatedAt])
+	r.ResolvedAt = d.time(fieldResolvedAt, f[fieldResolvedAt])
 	r.Attempts = int(d.integer(fieldAttempts, f[fieldAttempts]))
+	r.BadAnswers = int(d.integer(fieldBadAnswers, f[fieldBadAnswers]))
 	r.Version = d.integer(fieldVersion, f[fieldVersion])
 	if d.err != nil {
 		return metering.Record{}, d.err
@@ -345,6 +363,14 @@ func (d *decoder) time(field, raw string) time.Time {
 		d.fail(field, raw, "an RFC 3339 time")
 	}
 	return t.UTC()
+}
+
+// formatBool writes a flag as "1", or "" when unset, as redis-cli users expect.
+func formatBool(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
 }
 
 func formatQuantity(q float64) string { return strconv.FormatFloat(q, 'f', -1, 64) }

@@ -84,7 +84,8 @@ func TestRedisDataContract(t *testing.T) {
 		"usage_event_id": "evt-1", "message_time": "2026-11-22T09:00:01.1234567Z",
 		"attempts": "1", "last_error": "", "correlation_id": "corr-1",
 		"carried_to": "2026-11-22T10:00:00Z", "updated_at": "2026-11-22T09:05:00Z",
-		"version": "1",
+		"maybe_billed": "", "bad_answers": "0", "unresolved": "", "resolution": "",
+		"resolved_by": "", "resolved_at": "", "version": "1",
 	}
 	if got := raw.HGetAll(ctx, "azure-vote:ledger:pervote:2026-11-22T08").Val(); !maps.Equal(got, want) {
 		t.Errorf("ledger of 08 =\n%v\nwant\n%v", got, want)
