@@ -359,7 +359,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	// A call that cannot start is not sent: say so plainly, not as a
 	// transport error that would suggest it may have arrived.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("metering: %s: %w", op, err)
+		return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 	}
 	u := c.base.JoinPath(name)
 	if query == nil {
@@ -371,12 +371,12 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	tries := new(tryCounts)
 	req, err := runtime.NewRequest(context.WithValue(ctx, attemptsKey{}, tries), method, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("metering: %s: %w", op, err)
+		return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 	}
 	req.Raw().Header.Set("Accept", "application/json")
 	if body != nil {
 		if err := runtime.MarshalAsJSON(req, body); err != nil {
-			return nil, fmt.Errorf("metering: %s: %w", op, err)
+			return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 		}
 	}
 
@@ -550,6 +550,10 @@ func definitive(status int) bool {
 // request was not sent.
 var ErrToken = errors.New("metering: no token")
 
+// ErrNotSent marks a call that failed before any request left the process
+// (its context had ended, or the request could not be built).
+var ErrNotSent = errors.New("request not sent")
+
 // tokenSource marks the credential's failures with ErrToken, so that they
 // can be told apart from failures of the call itself.
 type tokenSource struct{ cred azcore.TokenCredential }
@@ -642,10 +646,12 @@ func IsBadRequest(err error) bool {
 }
 
 // MayHaveArrived reports whether a failed call may have delivered its
-// request to the service, which may have recorded it: a *TransportError, a
-// 408, 429 or 5xx, or a refusal (403, 400...) after an earlier try of the same
-// call that got no answer. A refusal answers only the try it was given to.
-// Only a call for which this is false is known not to have been recorded.
+// request to the service, which may have recorded it. It is false only for
+// errors known to say otherwise: a refusal (403, 400, ...) when no earlier
+// try of the same call went unanswered (a refusal answers only the try it
+// was given to), a token that could not be had before any try, a call that
+// never started (ErrNotSent), a batch of the wrong size. Any other error,
+// one this package does not know included, may have arrived.
 func MayHaveArrived(err error) bool {
 	if err == nil {
 		return false
@@ -656,9 +662,10 @@ func MayHaveArrived(err error) bool {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.Unanswered > 0 || !definitive(e.StatusCode)
 	}
-	// A token failure before any try, a context ended before the call, a
-	// request that could not be built: nothing left this process.
-	return false
+	if _, ok := errors.AsType[*BatchSizeError](err); ok {
+		return false
+	}
+	return !errors.Is(err, ErrToken) && !errors.Is(err, ErrNotSent)
 }
 
 // IsTransient reports whether err may pass if the call is made again later:
