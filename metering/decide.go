@@ -275,7 +275,7 @@ func sameQuantity(a, b float64) bool {
 // eventKey is what the service bills by: resource, dimension and hour.
 type eventKey struct {
 	resource, dimension string
-	hour               int64
+	hour                int64
 }
 
 func keyOfEvent(resource, dimension string, hour time.Time) eventKey {

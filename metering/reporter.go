@@ -82,21 +82,21 @@ func NewReporter(o ReporterOptions) *Reporter {
 
 // PassResult counts what one pass did.
 type PassResult struct {
-	Start     time.Time     `json:"start"`
-	Locked    bool          `json:"locked"` // false: another reporter held the lock, nothing was done
-	Sent      int           `json:"sent"`   // events sent, resends included
-	Accepted  int           `json:"accepted"`
-	Duplicate int           `json:"duplicate"`
-	Mismatch  int           `json:"mismatch"`
-	Expired   int           `json:"expired"`
-	Failed    int           `json:"failed"`  // events left pending or inflight by an error
-	Carried   float64       `json:"carried"` // quantity moved to the open hour
-	Resolved  int           `json:"resolved"` // maybe-billed hours settled from the service's records
-	Pending   int           `json:"pending"`  // closed hours still unsettled after the pass, unresolved ones included
+	Start     time.Time `json:"start"`
+	Locked    bool      `json:"locked"` // false: another reporter held the lock, nothing was done
+	Sent      int       `json:"sent"`   // events sent, resends included
+	Accepted  int       `json:"accepted"`
+	Duplicate int       `json:"duplicate"`
+	Mismatch  int       `json:"mismatch"`
+	Expired   int       `json:"expired"`
+	Failed    int       `json:"failed"`   // events left pending or inflight by an error
+	Carried   float64   `json:"carried"`  // quantity moved to the open hour
+	Resolved  int       `json:"resolved"` // maybe-billed hours settled from the service's records
+	Pending   int       `json:"pending"`  // closed hours still unsettled after the pass, unresolved ones included
 	// Unresolved counts hours that may be billed and that neither a resend
 	// nor the service's records could settle: they wait for an operator.
-	Unresolved int `json:"unresolved"`
-	Duration  time.Duration `json:"duration"`
+	Unresolved int           `json:"unresolved"`
+	Duration   time.Duration `json:"duration"`
 }
 
 // LockName is the ledger lock reporters share.

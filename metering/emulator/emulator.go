@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -128,15 +128,15 @@ func New(o Options) *Emulator {
 		dupFirst:        o.DuplicateBeforeWindow,
 		shuffle:         o.ShuffleBatch,
 		processingDelay: o.ProcessingDelay,
-		dimensions: set(o.Dimensions, false),
-		resources:  set(o.Resources, true),
-		inactive:   set(o.InactiveResources, true),
-		tokens:     o.Tokens,
-		offerID:    o.OfferID,
-		now:        o.Now,
-		log:        o.Logger,
-		byKey:      make(map[eventKey]int),
-		stats:      newStats(),
+		dimensions:      set(o.Dimensions, false),
+		resources:       set(o.Resources, true),
+		inactive:        set(o.InactiveResources, true),
+		tokens:          o.Tokens,
+		offerID:         o.OfferID,
+		now:             o.Now,
+		log:             o.Logger,
+		byKey:           make(map[eventKey]int),
+		stats:           newStats(),
 	}
 	if o.Plans != nil {
 		e.plans = make(map[string]map[string]bool, len(o.Plans))
