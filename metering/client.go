@@ -200,16 +200,21 @@ func (c *Client) SendUsageEvent(ctx context.Context, ev UsageEvent) (_ EventResu
 		if res.Status == "" {
 			res.Status = StatusAccepted
 		}
+		res.Unanswered = x.unanswered
 		return res, nil
 	case x.status == http.StatusConflict:
 		d := x.detail
 		if d.Code == "" {
 			d.Code = "Conflict"
 		}
-		return sentResult(ev, StatusDuplicate, &d), nil
+		res := sentResult(ev, StatusDuplicate, &d)
+		res.Unanswered = x.unanswered
+		return res, nil
 	case x.status == http.StatusBadRequest && isExpiry(x.detail):
 		d := x.detail
-		return sentResult(ev, StatusExpired, &d), nil
+		res := sentResult(ev, StatusExpired, &d)
+		res.Unanswered = x.unanswered
+		return res, nil
 	}
 	return EventResult{}, x.apiError()
 }
@@ -239,6 +244,7 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	if err := json.Unmarshal(x.body, &res); err != nil {
 		return BatchResult{}, x.unreadable(err)
 	}
+	res.Unanswered = x.unanswered
 	return res, nil
 }
 

@@ -146,6 +146,11 @@ type Outcome struct {
 // forgets that an hour may be billed.
 func Apply(rec Record, o Outcome) Record {
 	rec.CorrelationID = o.CorrelationID
+	if o.Result.Unanswered > 0 {
+		// An earlier try of this call went unanswered: whatever this answer
+		// says of its own try, that one may have been recorded.
+		rec.MaybeBilled = true
+	}
 	switch {
 	case o.Err != nil:
 		rec.LastError = errorText(o.Err)

@@ -290,6 +290,7 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 	cid := claimed[0].CorrelationID
 	callCtx := WithCorrelationID(ctx, cid)
 	var results []EventResult
+	var batchUnanswered int
 	var err error
 	if len(events) == 1 {
 		var one EventResult
@@ -298,7 +299,7 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 	} else {
 		var batch BatchResult
 		batch, err = r.o.Sender.SendBatch(callCtx, events)
-		results = batch.Result
+		results, batchUnanswered = batch.Result, batch.Unanswered
 	}
 	if err != nil {
 		for i, rec := range claimed {
@@ -307,6 +308,11 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 		return true
 	}
 	matched, bad, stray := matchResults(events, results)
+	if len(events) > 1 {
+		for i := range matched {
+			matched[i].Unanswered = batchUnanswered
+		}
+	}
 	if len(stray) > 0 {
 		r.log.Warn("metering: the service answered for events not sent; nothing is settled from them",
 			"correlation_id", cid, "answers", stray)
@@ -448,7 +454,7 @@ func (r *Reporter) record(ctx context.Context, now time.Time, rec Record, o Outc
 		res.Duplicate++
 	case next.State == StateMismatch:
 		res.Mismatch++
-	case next.State == StateExpired:
+	case o.Result.Status == StatusExpired && o.Bad == "":
 		res.Expired++
 	default:
 		res.Failed++
