@@ -39,6 +39,8 @@ const (
 	reverse                   // forward, and reverse the batch's results
 	stripAccepted             // forward, and drop the acceptedMessage of duplicates
 	badTime                   // forward, and make the answer's times unreadable
+	serverError               // answer 503 without forwarding
+	throttle                  // answer 429 without forwarding
 )
 
 // hostile is a transport that does to each try what script says.
@@ -48,13 +50,16 @@ type hostile struct {
 	n      int
 	itemSt metering.Status // for itemError
 	skew   time.Duration   // the emulator's clock runs this far ahead of ours
+	// next forwards a request; default: over the network.
+	next func(*http.Request) (*http.Response, error)
 }
 
 func (h *hostile) Do(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
 	h.n++
-	a := h.script(h.n, req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:])
+	n := h.n
 	h.mu.Unlock()
+	a := h.script(n, req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:])
 	if req.Method == http.MethodGet {
 		a = pass // the records are read as they are
 	}
@@ -71,6 +76,10 @@ func (h *hostile) Do(req *http.Request) (*http.Response, error) {
 	switch a {
 	case dropBefore:
 		return nil, errors.New("connection reset before the request was read")
+	case serverError:
+		return synth(http.StatusServiceUnavailable, map[string]string{"message": "The service is temporarily unavailable.", "code": "ServiceUnavailable"})
+	case throttle:
+		return synth(http.StatusTooManyRequests, map[string]string{"message": "Rate limit is exceeded.", "code": "TooManyRequests"})
 	case refuse403:
 		return synth(http.StatusForbidden, map[string]string{"message": "Client is not authorized for this usage resource.", "code": "Forbidden"})
 	case refuseState:
@@ -95,7 +104,11 @@ func (h *hostile) Do(req *http.Request) (*http.Response, error) {
 		}
 		return synth(http.StatusOK, res)
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	next := h.next
+	if next == nil {
+		next = http.DefaultTransport.RoundTrip
+	}
+	resp, err := next(req)
 	if err != nil || a == pass {
 		return resp, err
 	}
