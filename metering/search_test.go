@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
 
 var (
@@ -50,129 +50,6 @@ func TestScheduleSearch(t *testing.T) {
 			t.Fatalf("schedule %d: %v\nreplay: go test ./metering -run TestScheduleSearch -metering.seed=%d -v", seed, err, seed)
 		}
 	}
-}
-
-// memLedger is a Ledger in memory, with a lock that expires on the clock.
-type memLedger struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	counted map[time.Time]float64
-	recs    map[time.Time]metering.Record
-	lockExp time.Time
-	lockTok int
-}
-
-func newMemLedger(now func() time.Time) *memLedger {
-	return &memLedger{now: now, counted: map[time.Time]float64{}, recs: map[time.Time]metering.Record{}}
-}
-
-func (l *memLedger) add(at time.Time, q float64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.counted[metering.HourOf(at)] += q
-}
-
-func (l *memLedger) record(h time.Time) metering.Record {
-	r := l.recs[h]
-	r.Hour, r.Dimension, r.Counted = h, dim, l.counted[h]
-	return r
-}
-
-func (l *memLedger) hours() []time.Time {
-	var hs []time.Time
-	for h := range l.counted {
-		hs = append(hs, h)
-	}
-	for h := range l.recs {
-		if _, ok := l.counted[h]; !ok {
-			hs = append(hs, h)
-		}
-	}
-	slices.SortFunc(hs, time.Time.Compare)
-	return hs
-}
-
-func (l *memLedger) Records(_ context.Context, _ string) ([]metering.Record, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []metering.Record
-	for _, h := range l.hours() {
-		out = append(out, l.record(h))
-	}
-	return out, nil
-}
-
-func (l *memLedger) History(ctx context.Context, d string, from time.Time) ([]metering.Record, error) {
-	recs, _ := l.Records(ctx, d)
-	return slices.DeleteFunc(recs, func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(from)) }), nil
-}
-
-func (l *memLedger) Update(_ context.Context, rec metering.Record) (metering.Record, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.update(rec)
-}
-
-func (l *memLedger) update(rec metering.Record) (metering.Record, error) {
-	h := metering.HourOf(rec.Hour)
-	cur := l.recs[h]
-	if cur.Version != rec.Version {
-		return metering.Record{}, metering.ErrConflict
-	}
-	rec.Hour, rec.Version, rec.CarriedIn, rec.CarriedFrom = h, rec.Version+1, cur.CarriedIn, cur.CarriedFrom
-	rec.Counted = 0
-	l.recs[h] = rec
-	return l.record(h), nil
-}
-
-func (l *memLedger) Carry(_ context.Context, from metering.Record, to time.Time, q float64) (metering.Record, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	got, err := l.update(from)
-	if err != nil {
-		return got, err
-	}
-	t := l.recs[metering.HourOf(to)]
-	t.CarriedIn += q
-	t.CarriedFrom = from.Hour
-	l.recs[metering.HourOf(to)] = t
-	return got, nil
-}
-
-func (l *memLedger) Lock(_ context.Context, _ string, ttl time.Duration) (metering.Lock, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.now().Before(l.lockExp) {
-		return nil, metering.ErrLocked
-	}
-	l.lockTok++
-	l.lockExp = l.now().Add(ttl)
-	return &memLock{l: l, tok: l.lockTok, ttl: ttl}, nil
-}
-
-type memLock struct {
-	l   *memLedger
-	tok int
-	ttl time.Duration
-}
-
-func (m *memLock) Renew(context.Context) error {
-	m.l.mu.Lock()
-	defer m.l.mu.Unlock()
-	if m.l.lockTok != m.tok {
-		return errors.New("lock lost")
-	}
-	m.l.lockExp = m.l.now().Add(m.ttl)
-	return nil
-}
-
-func (m *memLock) Release(context.Context) error {
-	m.l.mu.Lock()
-	defer m.l.mu.Unlock()
-	if m.l.lockTok == m.tok {
-		m.l.lockExp = time.Time{}
-	}
-	return nil
 }
 
 // crashing is a view of the ledger that dies after a number of writes:
@@ -228,7 +105,7 @@ func inProcess(h http.Handler) func(*http.Request) (*http.Response, error) {
 func runSchedule(seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0xb111))
 	c := &clock{t: start}
-	ledger := newMemLedger(c.Now)
+	ledger := meteringtest.NewLedger(c.Now)
 	// The service's clock is off from ours by up to 20 minutes either way.
 	skew := time.Duration(rng.IntN(41)-20) * time.Minute
 	emu := emulator.New(emulator.Options{
@@ -350,7 +227,7 @@ func runSchedule(seed uint64) error {
 		base := start.Add(time.Duration(hour) * time.Hour)
 		for range rng.IntN(4) {
 			q := float64(1 + rng.IntN(5))
-			ledger.add(base.Add(time.Duration(rng.IntN(3600))*time.Second), q)
+			ledger.Count(dim, base.Add(time.Duration(rng.IntN(3600))*time.Second), q)
 			counted += q
 		}
 		c.Set(base.Add(time.Hour + 5*time.Minute))
