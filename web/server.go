@@ -48,15 +48,15 @@ type Options struct {
 	Assets  fs.FS       // holds templates/*.html and static/*
 	Logger  *slog.Logger
 	Metrics *Metrics // nil: no /metrics
-	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
-	// and the vote page without its usage button.
-	UsagePrivate bool
 	Now     func() time.Time
 	// StoreTimeout bounds every store call of a request, so a vanished
 	// store answers 503 quickly instead of hanging the request. The
 	// default, 1.5s, leaves room for the rest of the request inside the
 	// two seconds a voter may wait for that answer.
 	StoreTimeout time.Duration
+	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
+	// and the vote page without its usage button.
+	UsagePrivate bool
 }
 
 // Server serves the application's pages.
