@@ -304,4 +304,3 @@ func envFrom(c corev1.Container, name string) *corev1.EnvVarSource {
 	}
 	return c.Env[i].ValueFrom
 }
-
