@@ -272,7 +272,7 @@ func copyFile(src, dst string) error {
 func TestDockerignore(t *testing.T) {
 	ctx := t.TempDir()
 	buildContext(t, ctx)
-	for _, gone := range []string{".git", "azure-vote-custom", "Dockerfile"} {
+	for _, gone := range []string{".git", "azure-vote-custom", "Dockerfile", "manifest.yaml", "mainTemplate.json", "createUIDefinition.json"} {
 		if _, err := os.Stat(filepath.Join(ctx, gone)); err == nil {
 			t.Errorf("%s is sent to the image builder", gone)
 		}
