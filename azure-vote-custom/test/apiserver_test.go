@@ -45,6 +45,8 @@ type kubeAPI struct {
 	Token  string
 	Client *kubernetes.Clientset
 	Config *rest.Config
+
+	cacheDir string // Helm's discovery cache, the test's own
 }
 
 // startKubeAPI starts etcd and kube-apiserver and waits until the server is
@@ -114,16 +116,15 @@ func startKubeAPI(t *testing.T) *kubeAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kubeAPI{URL: apiURL, CAFile: certs.caFile, Token: token, Client: cs, Config: cfg}
+	return &kubeAPI{URL: apiURL, CAFile: certs.caFile, Token: token, Client: cs, Config: cfg, cacheDir: filepath.Join(dir, "discovery")}
 }
 
 // RESTClientGetter is what Helm's action.Configuration connects with.
 func (k *kubeAPI) RESTClientGetter(namespace string) genericclioptions.RESTClientGetter {
 	f := genericclioptions.NewConfigFlags(false)
 	f.APIServer, f.BearerToken, f.CAFile, f.Namespace = &k.URL, &k.Token, &k.CAFile, &namespace
-	// Discovery is cached per test in its own directory, never in ~/.kube.
-	cacheDir := filepath.Join(os.TempDir(), "azure-vote-chart-tests-discovery", strconv.Itoa(os.Getpid()))
-	f.CacheDir = &cacheDir
+	// Discovery is cached in the test's directory, never in ~/.kube.
+	f.CacheDir = &k.cacheDir
 	return f
 }
 
