@@ -124,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 // Service exposes: /metrics, health, and the usage page when UsagePrivate.
 func (s *Server) PrivateHandler() http.Handler {
 	r := chi.NewRouter()
+	// Not logged: a scrape every few seconds would drown the request log.
 	r.Use(middleware.RequestID, s.recoverPanics)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
