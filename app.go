@@ -37,6 +37,10 @@ type Main struct {
 	Logger *slog.Logger
 	// Addr to listen on; defaults to ":<PORT>". Tests use "127.0.0.1:0".
 	Addr string
+	// MetricsAddr is the private listener (/metrics, and the usage page
+	// when it is private); defaults to ":<METRICS_PORT>", empty when
+	// METRICS_PORT is 0. Tests use "127.0.0.1:0".
+	MetricsAddr string
 	// Now is the clock of votes and reporting; tests move it.
 	Now func() time.Time
 
@@ -45,6 +49,15 @@ type Main struct {
 	usage    *usageView
 	stopJobs context.CancelFunc
 	jobsDone func()
+	server   *http.Server
+	listener net.Listener
+	served   chan error
+	web      *web.Server
+	private  *privateServer
+}
+
+// privateServer is the listener no public Service exposes.
+type privateServer struct {
 	server   *http.Server
 	listener net.Listener
 	served   chan error
@@ -57,12 +70,16 @@ func NewMain(getenv func(string) string, logOut io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return &Main{
+	m := &Main{
 		Config: cfg,
 		Logger: newLogger(logOut, cfg.LogLevel),
 		Addr:   ":" + strconv.Itoa(cfg.Port),
 		Now:    time.Now,
-	}, nil
+	}
+	if cfg.MetricsPort != 0 {
+		m.MetricsAddr = ":" + strconv.Itoa(cfg.MetricsPort)
+	}
+	return m, nil
 }
 
 // Run opens the store, builds the server and starts serving; it returns
@@ -102,11 +119,17 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:  m.Logger,
 		Metrics: metrics,
 		Now:     m.Now,
+
+		UsagePrivate: m.Config.UsagePrivate,
 	})
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
 	}
 
+	m.web = srv
+	if err := m.servePrivate(srv.PrivateHandler()); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Addr, err)
@@ -131,6 +154,44 @@ func (m *Main) Run(ctx context.Context) error {
 
 // URL is the base URL the app serves on.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+
+// PrivateURL is the base URL of the private listener; empty without one.
+func (m *Main) PrivateURL() string {
+	if m.private == nil {
+		return ""
+	}
+	return "http://" + m.private.listener.Addr().String()
+}
+
+// servePrivate opens the private listener, unless METRICS_PORT is 0.
+func (m *Main) servePrivate(h http.Handler) error {
+	if m.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_PORT: listen on %s: %w", m.MetricsAddr, err)
+	}
+	p := &privateServer{server: web.NewHTTPServer(m.MetricsAddr, h), listener: ln, served: make(chan error, 1)}
+	go func() { p.served <- p.server.Serve(ln) }()
+	m.private = p
+	m.Logger.Info("serving metrics", "addr", ln.Addr().String(), "usage_private", m.Config.UsagePrivate)
+	return nil
+}
+
+// Drain is the first step of a graceful stop, before Close: /readyz
+// answers 503, so load balancers and kube-proxy take this instance out,
+// while every request is still served for d; responses ask clients to
+// close their connections, so the next request opens one elsewhere.
+func (m *Main) Drain(d time.Duration) {
+	if m.web == nil || d <= 0 {
+		return
+	}
+	m.web.Drain()
+	m.server.SetKeepAlivesEnabled(false)
+	m.Logger.Info("draining", "for", d.String())
+	time.Sleep(d)
+}
 
 func (m *Main) storeName() string {
 	if m.Config.Redis != "" {
@@ -182,6 +243,17 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 		m.server = nil
+	}
+	if p := m.private; p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown private listener: %w", err))
+		}
+		if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		m.private = nil
 	}
 	if m.metering != nil {
 		if err := m.metering.close(); err != nil {

@@ -206,7 +206,7 @@ func startMainAt(t *testing.T, env map[string]string, now func() time.Time) *Mai
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Addr, m.Now = "127.0.0.1:0", now
+	m.Addr, m.MetricsAddr, m.Now = "127.0.0.1:0", "127.0.0.1:0", now
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

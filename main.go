@@ -86,6 +86,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) (e
 		return err
 	}
 	<-ctx.Done()
+	m.Drain(m.Config.ShutdownDrain)
 	m.Logger.Info("shutting down")
 	return m.Close()
 }

@@ -49,7 +49,7 @@ func startMain(t *testing.T, env map[string]string) (*Main, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Addr = "127.0.0.1:0"
+	m.Addr, m.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0"
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestCloseDrainsInFlightRequests(t *testing.T) {
 // serve runs until its context ends (SIGTERM in the binary), then shuts down cleanly.
 func TestServeStopsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": strconv.Itoa(freePort(t))}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": strconv.Itoa(freePort(t)), "METRICS_PORT": strconv.Itoa(freePort(t))}
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, logs) }()

@@ -37,6 +37,18 @@ type Config struct {
 	DataDir     string     // DATA_DIR: the embedded store's directory
 
 	Metering Metering
+
+	// MetricsPort (METRICS_PORT) serves /metrics, and the usage page when
+	// UsagePrivate, on a port of its own that no public Service exposes;
+	// 0 serves neither.
+	MetricsPort int
+	// UsagePrivate (USAGE_PAGE=private) keeps /usage and /api/usage off the
+	// public port.
+	UsagePrivate bool
+	// ShutdownDrain (SHUTDOWN_DRAIN): on SIGTERM, how long /readyz answers
+	// 503 while requests are still served, so that load balancers stop
+	// sending before the listener closes.
+	ShutdownDrain time.Duration
 }
 
 // Metering is the configuration of usage reporting.
@@ -111,6 +123,7 @@ func EnvNames() []string {
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
 		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
+		"METRICS_PORT", "USAGE_PAGE", "SHUTDOWN_DRAIN",
 	}
 }
 
@@ -126,6 +139,11 @@ const (
 	DefaultDimension = "pervote"
 	DefaultSchedule  = "5 * * * *"
 	DefaultGrace     = 5 * time.Minute
+
+	DefaultMetricsPort = 9090
+	// MaxShutdownDrain bounds SHUTDOWN_DRAIN: a drain is seconds, and the
+	// chart's termination grace period must cover it.
+	MaxShutdownDrain = 2 * time.Minute
 )
 
 // FromEnv reads the configuration with getenv (os.Getenv in main, a map in
@@ -160,6 +178,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			},
 		},
 	}
+	c.MetricsPort = p.integer("METRICS_PORT", DefaultMetricsPort)
+	c.UsagePrivate = p.usagePage("USAGE_PAGE")
+	c.ShutdownDrain = p.duration("SHUTDOWN_DRAIN", 0)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -183,6 +204,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: at most 200 characters", name)
 		}
 	}
+	if err := c.validateServing(); err != nil {
+		return err
+	}
 	m := c.Metering
 	if _, err := cron.ParseStandard(m.Schedule); err != nil {
 		return fmt.Errorf("METERING_SCHEDULE=%q: %v", m.Schedule, err)
@@ -203,6 +227,20 @@ func (c Config) Validate() error {
 	}
 	if !m.Pricing.Set && len(m.Pricing.Tiers) > 0 {
 		return errors.New("METERING_TIERS is set without METERING_PRICE, the price below the first tier")
+	}
+	return nil
+}
+
+func (c Config) validateServing() error {
+	switch {
+	case c.MetricsPort < 0 || c.MetricsPort > 65535:
+		return fmt.Errorf("METRICS_PORT=%d: must be 0 (off) or 1-65535", c.MetricsPort)
+	case c.MetricsPort == c.Port:
+		return fmt.Errorf("METRICS_PORT=%d: must differ from PORT, which the public Service exposes", c.MetricsPort)
+	case c.UsagePrivate && c.MetricsPort == 0:
+		return errors.New("USAGE_PAGE=private needs METRICS_PORT, the port it is served on")
+	case c.ShutdownDrain < 0 || c.ShutdownDrain > MaxShutdownDrain:
+		return fmt.Errorf("SHUTDOWN_DRAIN=%s: must be between 0 and %s", c.ShutdownDrain, MaxShutdownDrain)
 	}
 	return nil
 }
@@ -292,6 +330,19 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		p.fail(name, v, "must be a duration such as 5m")
 	}
 	return d
+}
+
+// usagePage reads USAGE_PAGE: public (the default) or private.
+func (p *parser) usagePage(name string) (private bool) {
+	switch v := strings.TrimSpace(p.getenv(name)); strings.ToLower(v) {
+	case "", "public":
+		return false
+	case "private":
+		return true
+	default:
+		p.fail(name, v, "must be public or private")
+		return false
+	}
 }
 
 func (p *parser) quantity(name string) float64 {

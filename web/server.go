@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -53,6 +54,9 @@ type Options struct {
 	// default, 1.5s, leaves room for the rest of the request inside the
 	// two seconds a voter may wait for that answer.
 	StoreTimeout time.Duration
+	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
+	// and the vote page without its usage button.
+	UsagePrivate bool
 }
 
 // Server serves the application's pages.
@@ -66,6 +70,8 @@ type Server struct {
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
+	// draining makes /readyz answer 503 while requests are still served.
+	draining atomic.Bool
 }
 
 // maxFormBytes bounds a form body: a vote is a few dozen bytes.
@@ -81,6 +87,9 @@ func NewServer(o Options) (*Server, error) {
 	}
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = 1500 * time.Millisecond
+	}
+	if o.UsagePrivate {
+		o.Page.GetValue = "" // no button to a page this port does not serve
 	}
 	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
 	if err != nil {
@@ -101,22 +110,51 @@ func (s *Server) Handler() http.Handler {
 	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	if s.opts.Metrics != nil {
-		r.Handle("/metrics", s.opts.Metrics.Handler())
-	}
-	static, err := fs.Sub(s.opts.Assets, "static")
-	if err == nil {
-		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
-	}
+	s.routeStatic(r)
 	r.Get("/", s.index)
 	r.Post("/", s.vote)
-	if s.opts.Usage != nil { // the usage page
-		r.Get("/usage", s.usagePage)
-		r.Get("/api/usage", s.usageJSON)
+	if !s.opts.UsagePrivate {
+		s.routeUsage(r)
 	}
 	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
 	return http.NewCrossOriginProtection().Handler(r)
 }
+
+// PrivateHandler serves what stays inside the cluster, on a port no public
+// Service exposes: /metrics, health, and the usage page when UsagePrivate.
+func (s *Server) PrivateHandler() http.Handler {
+	r := chi.NewRouter()
+	// Not logged: a scrape every few seconds would drown the request log.
+	r.Use(middleware.RequestID, s.recoverPanics)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	if s.opts.Metrics != nil {
+		r.Handle("/metrics", s.opts.Metrics.Handler())
+	}
+	if s.opts.UsagePrivate {
+		s.routeStatic(r)
+		s.routeUsage(r)
+	}
+	return http.NewCrossOriginProtection().Handler(r)
+}
+
+func (s *Server) routeStatic(r chi.Router) {
+	if static, err := fs.Sub(s.opts.Assets, "static"); err == nil {
+		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
+	}
+}
+
+func (s *Server) routeUsage(r chi.Router) {
+	if s.opts.Usage != nil {
+		r.Get("/usage", s.usagePage)
+		r.Get("/api/usage", s.usageJSON)
+	}
+}
+
+// Drain makes /readyz answer 503 from now on, while every route still
+// serves: the first step of a graceful stop, so that load balancers take
+// the instance out before it stops listening.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // staticFiles serves embedded assets with a cache lifetime: they change
 // only with the binary.

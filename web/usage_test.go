@@ -40,7 +40,7 @@ func usageServer(t *testing.T, src UsageSource) (*httptest.Server, *Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(bothPorts(s))
 	t.Cleanup(srv.Close)
 	return srv, metrics
 }

@@ -46,11 +46,11 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		}
 	case "reset":
 		counts, err = s.opts.Store.Reset(ctx)
+	case "": // before GetValue, which is empty when the usage page is private
+		s.writeError(w, r, badRequest(`missing form field "vote"`))
+		return
 	case p.GetValue:
 		http.Redirect(w, r, "/usage", http.StatusSeeOther)
-		return
-	case "":
-		s.writeError(w, r, badRequest(`missing form field "vote"`))
 		return
 	default:
 		s.writeError(w, r, badRequest("unknown vote "+quote(choice)+"; choose "+quote(p.Vote1)+" or "+quote(p.Vote2)))
