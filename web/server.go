@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +100,8 @@ func NewServer(o Options) (*Server, error) {
 // Handler is the whole application: routes behind the middleware.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	// GetHead answers HEAD on every GET route (probes and monitors use it).
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.opts.Metrics != nil {
@@ -106,7 +109,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	static, err := fs.Sub(s.opts.Assets, "static")
 	if err == nil {
-		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
+		r.Get("/static/*", http.StripPrefix("/static/", staticFiles(static)).ServeHTTP)
 	}
 	r.Get("/", s.index)
 	r.Post("/", s.vote)
@@ -115,14 +118,23 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/api/usage", s.usageJSON)
 	}
 	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
-	return http.NewCrossOriginProtection().Handler(r)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
 }
 
 // staticFiles serves embedded assets with a cache lifetime: they change
-// only with the binary.
+// only with the binary. Directories are not listed: the assets a page
+// needs are named by the page.
 func staticFiles(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if st, err := fs.Stat(fsys, name); err == nil && st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})
