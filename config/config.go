@@ -195,7 +195,7 @@ func (c Config) Validate() error {
 	}
 	if m.Endpoint != "" {
 		if err := validateEndpoint(m.Endpoint); err != nil {
-			return fmt.Errorf("METERING_ENDPOINT=%q: %v", m.Endpoint, err)
+			return fmt.Errorf("METERING_ENDPOINT=%q: %v", redactedURL(m.Endpoint), err)
 		}
 	}
 	if !m.Pricing.Set && m.Pricing.Included != 0 {
@@ -214,6 +214,9 @@ func validateEndpoint(s string) error {
 	if err != nil || u.Host == "" {
 		return errors.New("not an absolute URL")
 	}
+	if u.User != nil {
+		return errors.New("must not carry user information: the API takes a bearer token from the identity")
+	}
 	if !strings.HasSuffix(u.Path, "/api") {
 		return errors.New("the base URL must end in /api")
 	}
@@ -227,6 +230,22 @@ func validateEndpoint(s string) error {
 		return errors.New("plain http is allowed only to loopback addresses")
 	}
 	return fmt.Errorf("scheme %q: use https", u.Scheme)
+}
+
+// redactedURL is s for an error message, without its user information,
+// also when s does not parse: a URL's userinfo is a password.
+func redactedURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User("xxxxx") // the user name too: it may be a token
+		return u.String()
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		return scheme + "://xxxxx" + rest[strings.LastIndex(rest, "@"):]
+	}
+	return "(not shown: it holds user information)"
 }
 
 // IsLoopback reports whether host names this machine.

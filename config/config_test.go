@@ -109,6 +109,21 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}
 }
 
+// A METERING_ENDPOINT is refused without repeating its user information,
+// whatever else is wrong with it.
+func TestEndpointErrorsHideUserInfo(t *testing.T) {
+	for _, ep := range []string{
+		"ftp://user:s3cret@127.0.0.1/api", "ftp://s3cret@127.0.0.1/api", "https://user:s3cret@example.test/api",
+		"http://user:s3cret@10.0.0.1/api", "https://user:s3cret@example.test/v1", "https://user:s3cret@host:port/api",
+		"user:s3cret@example.test/api", "https://user:s3cret@exa mple.test/api", "%zz://user:s3cret@h/api",
+	} {
+		_, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep}))
+		if err == nil || !strings.HasPrefix(err.Error(), "METERING_ENDPOINT") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want METERING_ENDPOINT refused without the secret", ep, err)
+		}
+	}
+}
+
 func TestLoopbackEndpoints(t *testing.T) {
 	for _, ep := range []string{"http://127.0.0.1:8090/api", "http://localhost:8090/api", "http://[::1]:8090/api", "https://marketplaceapi.microsoft.com/api"} {
 		if _, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep})); err != nil {

@@ -119,19 +119,30 @@ func (c *Client) Endpoint() string { return c.base.String() }
 func parseEndpoint(endpoint string) (*url.URL, bool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, false, fmt.Errorf("metering: endpoint %q: %w", endpoint, err)
+		// The URL is not repeated: its user information may be a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, false, fmt.Errorf("metering: endpoint: %w", err)
+	}
+	// Errors show the endpoint without its user information, the user
+	// name included: a token is sometimes put there.
+	shown := *u
+	if u.User != nil {
+		shown.User = url.User("xxxxx")
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", endpoint, DefaultEndpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", shown.String(), DefaultEndpoint)
 	case u.User != nil:
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", u.Redacted())
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", shown.String())
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", shown.String())
 	}
 	plain := u.Scheme == "http"
 	if plain && !isLoopback(u.Hostname()) {
-		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", shown.String())
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
