@@ -84,6 +84,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = 1500 * time.Millisecond
 	}
+	o.Store = watchStore(o.Store, o.Logger)
 	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
 	if err != nil {
 		return nil, err
