@@ -29,12 +29,15 @@ type Config struct {
 	GetValue string // GETVALUE: label of the usage button
 	ShowHost bool   // SHOWHOST: put the host name in the title
 
-	Port        int        // PORT
-	LogLevel    slog.Level // LOG_LEVEL
-	Redis       string     // REDIS: empty selects the embedded store
-	RedisPwd    string     // REDIS_PWD
-	RedisPrefix string     // REDIS_PREFIX
-	DataDir     string     // DATA_DIR: the embedded store's directory
+	Port int // PORT
+	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
+	// once, half of them idle at most; 0 sets no bound.
+	MaxConnections int
+	LogLevel       slog.Level // LOG_LEVEL
+	Redis          string     // REDIS: empty selects the embedded store
+	RedisPwd       string     // REDIS_PWD
+	RedisPrefix    string     // REDIS_PREFIX
+	DataDir        string     // DATA_DIR: the embedded store's directory
 
 	Metering Metering
 }
@@ -107,7 +110,7 @@ func unset(s string) bool { return s == "" || s == Placeholder }
 func EnvNames() []string {
 	return []string{
 		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
-		"PORT", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
+		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
 		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
@@ -116,16 +119,19 @@ func EnvNames() []string {
 
 // Defaults of the settings that have one.
 const (
-	DefaultTitle     = "Azure Voting Custom App"
-	DefaultVote1     = "Cats"
-	DefaultVote2     = "Dogs"
-	DefaultGetValue  = "Get last one day usage"
-	DefaultPort      = 8080
-	DefaultPrefix    = "azure-vote:"
-	DefaultDataDir   = "./data"
-	DefaultDimension = "pervote"
-	DefaultSchedule  = "5 * * * *"
-	DefaultGrace     = 5 * time.Minute
+	DefaultTitle    = "Azure Voting Custom App"
+	DefaultVote1    = "Cats"
+	DefaultVote2    = "Dogs"
+	DefaultGetValue = "Get last one day usage"
+	DefaultPort     = 8080
+	// DefaultMaxConnections keeps the memory of open connections to some
+	// 20 MB, well inside the chart's 256 MiB limit (see the README).
+	DefaultMaxConnections = 1024
+	DefaultPrefix         = "azure-vote:"
+	DefaultDataDir        = "./data"
+	DefaultDimension      = "pervote"
+	DefaultSchedule       = "5 * * * *"
+	DefaultGrace          = 5 * time.Minute
 )
 
 // FromEnv reads the configuration with getenv (os.Getenv in main, a map in
@@ -133,17 +139,18 @@ const (
 func FromEnv(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Title:       p.str("TITLE", DefaultTitle),
-		Vote1:       p.str("VOTE1VALUE", DefaultVote1),
-		Vote2:       p.str("VOTE2VALUE", DefaultVote2),
-		GetValue:    p.str("GETVALUE", DefaultGetValue),
-		ShowHost:    p.boolean("SHOWHOST"),
-		Port:        p.integer("PORT", DefaultPort),
-		LogLevel:    p.level("LOG_LEVEL"),
-		Redis:       strings.TrimSpace(getenv("REDIS")),
-		RedisPwd:    getenv("REDIS_PWD"),
-		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
-		DataDir:     p.str("DATA_DIR", DefaultDataDir),
+		Title:          p.str("TITLE", DefaultTitle),
+		Vote1:          p.str("VOTE1VALUE", DefaultVote1),
+		Vote2:          p.str("VOTE2VALUE", DefaultVote2),
+		GetValue:       p.str("GETVALUE", DefaultGetValue),
+		ShowHost:       p.boolean("SHOWHOST"),
+		Port:           p.integer("PORT", DefaultPort),
+		MaxConnections: p.integer("MAX_CONNECTIONS", DefaultMaxConnections),
+		LogLevel:       p.level("LOG_LEVEL"),
+		Redis:          strings.TrimSpace(getenv("REDIS")),
+		RedisPwd:       getenv("REDIS_PWD"),
+		RedisPrefix:    p.str("REDIS_PREFIX", DefaultPrefix),
+		DataDir:        p.str("DATA_DIR", DefaultDataDir),
 		Metering: Metering{
 			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
@@ -177,6 +184,8 @@ func (c Config) Validate() error {
 		return errors.New("GETVALUE must differ from the vote choices and from reset")
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("PORT=%d: must be 1-65535", c.Port)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("MAX_CONNECTIONS=%d: must be 0 (no bound) or more", c.MaxConnections)
 	}
 	for name, v := range map[string]string{"TITLE": c.Title, "VOTE1VALUE": c.Vote1, "VOTE2VALUE": c.Vote2, "GETVALUE": c.GetValue} {
 		if len(v) > 200 {

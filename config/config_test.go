@@ -71,6 +71,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}{
 		{map[string]string{"PORT": "eighty"}, "PORT"},
 		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS"},
+		{map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS"},
 		{map[string]string{"SHOWHOST": "yes please"}, "SHOWHOST"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"VOTE1VALUE": "Dogs"}, "VOTE1VALUE"},
