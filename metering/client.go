@@ -200,6 +200,11 @@ func (c *Client) SendUsageEvent(ctx context.Context, ev UsageEvent) (_ EventResu
 	if err != nil {
 		return EventResult{}, err
 	}
+	return x.eventResult(ev)
+}
+
+// eventResult reads the answer to one usage event.
+func (x *exchanged) eventResult(ev UsageEvent) (EventResult, error) {
 	switch {
 	case x.status == http.StatusOK:
 		var res EventResult
@@ -239,6 +244,11 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	if err != nil {
 		return BatchResult{}, err
 	}
+	return x.batchResult(len(events))
+}
+
+// batchResult reads the answer to a batch of n events.
+func (x *exchanged) batchResult(n int) (BatchResult, error) {
 	if x.status != http.StatusOK {
 		return BatchResult{}, x.apiError()
 	}
@@ -248,8 +258,8 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	}
 	// Results are matched to events by position, so a short answer cannot
 	// be trusted for any of them.
-	if len(res.Result) != len(events) {
-		return BatchResult{}, x.unreadable(fmt.Errorf("answer has %d results for %d events", len(res.Result), len(events)))
+	if len(res.Result) != n {
+		return BatchResult{}, x.unreadable(fmt.Errorf("answer has %d results for %d events", len(res.Result), n))
 	}
 	return res, nil
 }
@@ -283,6 +293,11 @@ func (c *Client) UsageEvents(ctx context.Context, q UsageQuery) (_ []UsageRecord
 	if err != nil {
 		return nil, err
 	}
+	return x.usageRecords()
+}
+
+// usageRecords reads the answer to GET usageEvents.
+func (x *exchanged) usageRecords() ([]UsageRecord, error) {
 	if x.status != http.StatusOK {
 		return nil, x.apiError()
 	}
@@ -438,6 +453,7 @@ func decodeDetail(body []byte) ErrorDetail {
 	body = tokenPattern.ReplaceAll(body, []byte("[redacted]"))
 	var d ErrorDetail
 	if err := json.Unmarshal(body, &d); err == nil {
+		redactDetail(&d) // a JSON escape can hide a token from the first pass
 		return d
 	}
 	const limit = 256
@@ -446,6 +462,16 @@ func decodeDetail(body []byte) ErrorDetail {
 		s = s[:limit] + "..."
 	}
 	return ErrorDetail{Message: s}
+}
+
+// redactDetail blanks anything shaped like a token in the decoded texts.
+func redactDetail(d *ErrorDetail) {
+	for _, s := range []*string{&d.Code, &d.Message, &d.Target} {
+		*s = tokenPattern.ReplaceAllString(*s, "[redacted]")
+	}
+	for i := range d.Details {
+		redactDetail(&d.Details[i])
+	}
 }
 
 // retryAfter reads the wait the service asked for, in the headers azcore's

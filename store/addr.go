@@ -275,45 +275,68 @@ func unwrapURLError(err error) error {
 }
 
 // redactURL hides the user information of an address for error messages,
-// also when the address does not parse.
+// also when the address does not parse: everything up to its last "@",
+// the scheme excepted, and the value of a password= parameter.
 func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
+	shown := raw
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		prefix := ""
+		if scheme, _, ok := strings.Cut(raw[:at], "://"); ok && isScheme(scheme) {
+			prefix = scheme + "://"
+		}
+		shown = prefix + "xxxxx" + raw[at:]
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = "xxxxx" + rest[at:]
-	}
-	if u, err := url.Parse(scheme + "://" + rest); err == nil {
-		if q := u.Query(); q.Has("password") || q.Has("username") {
-			for _, k := range []string{"password", "username"} {
-				if q.Has(k) {
-					q.Set(k, "xxxxx")
-				}
-			}
+	if u, err := url.Parse(shown); err == nil {
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
 			u.RawQuery = q.Encode()
 			return u.String()
 		}
 	}
-	return scheme + "://" + rest
+	return shown
 }
 
-// redact blanks every password of raw, and password, wherever msg may
-// repeat it (a go-redis error quoting part of the URL, say).
+func isScheme(s string) bool {
+	for i, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z':
+		case i > 0 && ('0' <= r && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// redact blanks, wherever msg repeats them (a go-redis error quoting part
+// of the URL, say), the passwords of raw and password, and raw's user
+// name, which some put a token in.
 func redact(msg, raw, password string) string {
 	secrets := []string{password}
-	if _, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			_, pw, _ := strings.Cut(rest[:at], ":")
-			secrets = append(secrets, pw)
-			if s, err := url.PathUnescape(pw); err == nil {
-				secrets = append(secrets, s)
+	if at := strings.LastIndex(raw, "@"); at >= 0 {
+		info := raw[:at]
+		if _, rest, ok := strings.Cut(info, "://"); ok {
+			info = rest
+		}
+		_, pw, _ := strings.Cut(info, ":")
+		secrets = append(secrets, pw)
+		if s, err := url.PathUnescape(pw); err == nil {
+			secrets = append(secrets, s)
+		}
+		// Where the address is malformed, any part of what comes before
+		// its last "@" may be the password; a part shorter than 3 would
+		// blank common words.
+		for _, part := range strings.FieldsFunc(info, func(r rune) bool { return strings.ContainsRune(":@?&=/#\"' \t", r) }) {
+			if len(part) >= 3 {
+				secrets = append(secrets, part)
 			}
 		}
 	}
 	if u, err := url.Parse(raw); err == nil {
-		q := u.Query()
-		secrets = append(secrets, q["password"]...)
+		if pw, ok := u.User.Password(); ok {
+			secrets = append(secrets, pw)
+		}
+		secrets = append(secrets, u.Query()["password"]...)
 	}
 	for _, s := range secrets {
 		if s != "" {
