@@ -55,6 +55,13 @@ func TestMalformedRequestsAre4xx(t *testing.T) {
 			}
 		})
 	}
+	// A query that does not parse is refused on every route, rather than
+	// read without its bad part.
+	for _, p := range []string{"/?a=%zz", "/usage?window=%zz", "/api/usage?window=7d;x", "/healthz?x=%", "/metrics?name[]=%zz"} {
+		if code, body, _ := f.do("GET", p, nil, nil); code != 400 || !strings.Contains(body, "malformed request") {
+			t.Errorf("GET %s = %d %q, want 400", p, code, body)
+		}
+	}
 	counts, err := f.store.Counts(context.Background())
 	if err != nil {
 		t.Fatal(err)

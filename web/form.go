@@ -1,6 +1,9 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+)
 
 // readForm reads a posted form of at most maxFormBytes into r.PostForm
 // (and the query into r.Form). Whatever cannot be read is a requestError;
@@ -21,4 +24,19 @@ func readForm(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("form field " + quote(repeated) + " is given more than once")
 	}
 	return nil
+}
+
+// checkQuery refuses a request whose query string does not parse (a bad
+// escape, a semicolon), on every route: handlers that read the query would
+// otherwise silently drop the bad part and answer something else.
+func (s *Server) checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				s.writeError(w, r, requestError{err})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -102,7 +102,7 @@ func NewServer(o Options) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	// GetHead answers HEAD on every GET route (probes and monitors use it).
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, middleware.GetHead)
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.checkQuery, middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.opts.Metrics != nil {
