@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -60,7 +61,10 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	} {
 		var stderr bytes.Buffer
 		env["DATA_DIR"] = t.TempDir()
-		err := run(context.Background(), nil, func(k string) string { return env[k] }, &stderr)
+		// A setting that is accepted by mistake would serve until stopped.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := run(ctx, nil, func(k string) string { return env[k] }, &stderr)
+		cancel()
 		if err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: err = %v, want one line", env, err)
 			continue
