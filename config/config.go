@@ -29,15 +29,16 @@ type Config struct {
 	GetValue string // GETVALUE: label of the usage button
 	ShowHost bool   // SHOWHOST: put the host name in the title
 
-	Port int // PORT
+	Port        int        // PORT
+	LogLevel    slog.Level // LOG_LEVEL
+	Redis       string     // REDIS: empty selects the embedded store
+	RedisPwd    string     // REDIS_PWD
+	RedisPrefix string     // REDIS_PREFIX
+	DataDir     string     // DATA_DIR: the embedded store's directory
+
 	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
 	// once, half of them idle at most; 0 sets no bound.
 	MaxConnections int
-	LogLevel       slog.Level // LOG_LEVEL
-	Redis          string     // REDIS: empty selects the embedded store
-	RedisPwd       string     // REDIS_PWD
-	RedisPrefix    string     // REDIS_PREFIX
-	DataDir        string     // DATA_DIR: the embedded store's directory
 
 	Metering Metering
 }
@@ -119,38 +120,38 @@ func EnvNames() []string {
 
 // Defaults of the settings that have one.
 const (
-	DefaultTitle    = "Azure Voting Custom App"
-	DefaultVote1    = "Cats"
-	DefaultVote2    = "Dogs"
-	DefaultGetValue = "Get last one day usage"
-	DefaultPort     = 8080
-	// DefaultMaxConnections keeps the memory of open connections to some
-	// 20 MB, well inside the chart's 256 MiB limit (see the README).
-	DefaultMaxConnections = 1024
-	DefaultPrefix         = "azure-vote:"
-	DefaultDataDir        = "./data"
-	DefaultDimension      = "pervote"
-	DefaultSchedule       = "5 * * * *"
-	DefaultGrace          = 5 * time.Minute
+	DefaultTitle     = "Azure Voting Custom App"
+	DefaultVote1     = "Cats"
+	DefaultVote2     = "Dogs"
+	DefaultGetValue  = "Get last one day usage"
+	DefaultPort      = 8080
+	DefaultPrefix    = "azure-vote:"
+	DefaultDataDir   = "./data"
+	DefaultDimension = "pervote"
+	DefaultSchedule  = "5 * * * *"
+	DefaultGrace     = 5 * time.Minute
 )
+
+// DefaultMaxConnections keeps the memory of open connections near 22 MB,
+// far inside the chart's 256 MiB limit (the README has the benchmark).
+const DefaultMaxConnections = 1024
 
 // FromEnv reads the configuration with getenv (os.Getenv in main, a map in
 // tests) and validates it. The error names the first bad variable.
 func FromEnv(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Title:          p.str("TITLE", DefaultTitle),
-		Vote1:          p.str("VOTE1VALUE", DefaultVote1),
-		Vote2:          p.str("VOTE2VALUE", DefaultVote2),
-		GetValue:       p.str("GETVALUE", DefaultGetValue),
-		ShowHost:       p.boolean("SHOWHOST"),
-		Port:           p.integer("PORT", DefaultPort),
-		MaxConnections: p.integer("MAX_CONNECTIONS", DefaultMaxConnections),
-		LogLevel:       p.level("LOG_LEVEL"),
-		Redis:          strings.TrimSpace(getenv("REDIS")),
-		RedisPwd:       getenv("REDIS_PWD"),
-		RedisPrefix:    p.str("REDIS_PREFIX", DefaultPrefix),
-		DataDir:        p.str("DATA_DIR", DefaultDataDir),
+		Title:       p.str("TITLE", DefaultTitle),
+		Vote1:       p.str("VOTE1VALUE", DefaultVote1),
+		Vote2:       p.str("VOTE2VALUE", DefaultVote2),
+		GetValue:    p.str("GETVALUE", DefaultGetValue),
+		ShowHost:    p.boolean("SHOWHOST"),
+		Port:        p.integer("PORT", DefaultPort),
+		LogLevel:    p.level("LOG_LEVEL"),
+		Redis:       strings.TrimSpace(getenv("REDIS")),
+		RedisPwd:    getenv("REDIS_PWD"),
+		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
+		DataDir:     p.str("DATA_DIR", DefaultDataDir),
 		Metering: Metering{
 			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
@@ -167,6 +168,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			},
 		},
 	}
+	c.MaxConnections = p.integer("MAX_CONNECTIONS", DefaultMaxConnections)
 	if p.err != nil {
 		return Config{}, p.err
 	}
