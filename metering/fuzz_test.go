@@ -37,11 +37,8 @@ func FuzzDecodeAnswer(f *testing.F) {
 		ev := NewUsageEvent("/subscriptions/x", "basic", "pervote", time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC), 5)
 		_, err := x.eventResult(ev)
 		checkError(t, status, err)
-		br, err := x.batchResult(3)
+		_, err = x.batchResult()
 		checkError(t, status, err)
-		if err == nil && len(br.Result) != 3 {
-			t.Errorf("a batch of 3 read as %d results", len(br.Result))
-		}
 		_, err = x.usageRecords()
 		checkError(t, status, err)
 	})
