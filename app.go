@@ -134,8 +134,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Addr, err)
 	}
-	m.listener = ln
 	m.server = web.NewHTTPServer(m.Addr, srv.Handler())
+	ln = web.LimitConnections(m.server, ln, m.Config.MaxConnections)
+	m.listener = ln
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(ln) }()
 	m.Logger.Info("serving", "addr", ln.Addr().String(), "version", version, "store", m.storeName())

@@ -36,6 +36,10 @@ type Config struct {
 	RedisPrefix string     // REDIS_PREFIX
 	DataDir     string     // DATA_DIR: the embedded store's directory
 
+	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
+	// once, half of them idle at most; 0 sets no bound.
+	MaxConnections int
+
 	Metering Metering
 
 	// MetricsPort (METRICS_PORT) serves /metrics, and the usage page when
@@ -119,7 +123,7 @@ func unset(s string) bool { return s == "" || s == Placeholder }
 func EnvNames() []string {
 	return []string{
 		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
-		"PORT", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
+		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
 		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
@@ -145,6 +149,10 @@ const (
 	// chart's termination grace period must cover it.
 	MaxShutdownDrain = 2 * time.Minute
 )
+
+// DefaultMaxConnections keeps the memory of open connections near 22 MB,
+// far inside the chart's 256 MiB limit (the README has the benchmark).
+const DefaultMaxConnections = 1024
 
 // FromEnv reads the configuration with getenv (os.Getenv in main, a map in
 // tests) and validates it. The error names the first bad variable.
@@ -181,6 +189,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.MetricsPort = p.integer("METRICS_PORT", DefaultMetricsPort)
 	c.UsagePrivate = p.usagePage("USAGE_PAGE")
 	c.ShutdownDrain = p.duration("SHUTDOWN_DRAIN", 0)
+	c.MaxConnections = p.integer("MAX_CONNECTIONS", DefaultMaxConnections)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -198,6 +207,8 @@ func (c Config) Validate() error {
 		return errors.New("GETVALUE must differ from the vote choices and from reset")
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("PORT=%d: must be 1-65535", c.Port)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("MAX_CONNECTIONS=%d: must be 0 (no bound) or more", c.MaxConnections)
 	}
 	for name, v := range map[string]string{"TITLE": c.Title, "VOTE1VALUE": c.Vote1, "VOTE2VALUE": c.Vote2, "GETVALUE": c.GetValue} {
 		if len(v) > 200 {
@@ -219,7 +230,7 @@ func (c Config) Validate() error {
 	}
 	if m.Endpoint != "" {
 		if err := validateEndpoint(m.Endpoint); err != nil {
-			return fmt.Errorf("METERING_ENDPOINT=%q: %v", m.Endpoint, err)
+			return fmt.Errorf("METERING_ENDPOINT=%q: %v", redactedURL(m.Endpoint), err)
 		}
 	}
 	if !m.Pricing.Set && m.Pricing.Included != 0 {
@@ -252,6 +263,9 @@ func validateEndpoint(s string) error {
 	if err != nil || u.Host == "" {
 		return errors.New("not an absolute URL")
 	}
+	if u.User != nil {
+		return errors.New("must not carry user information: the API takes a bearer token from the identity")
+	}
 	if !strings.HasSuffix(u.Path, "/api") {
 		return errors.New("the base URL must end in /api")
 	}
@@ -265,6 +279,22 @@ func validateEndpoint(s string) error {
 		return errors.New("plain http is allowed only to loopback addresses")
 	}
 	return fmt.Errorf("scheme %q: use https", u.Scheme)
+}
+
+// redactedURL is s for an error message, without its user information,
+// also when s does not parse: a URL's userinfo is a password.
+func redactedURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User("xxxxx") // the user name too: it may be a token
+		return u.String()
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		return scheme + "://xxxxx" + rest[strings.LastIndex(rest, "@"):]
+	}
+	return "(not shown: it holds user information)"
 }
 
 // IsLoopback reports whether host names this machine.

@@ -71,6 +71,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}{
 		{map[string]string{"PORT": "eighty"}, "PORT"},
 		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS"},
+		{map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS"},
 		{map[string]string{"SHOWHOST": "yes please"}, "SHOWHOST"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"VOTE1VALUE": "Dogs"}, "VOTE1VALUE"},
@@ -105,6 +107,21 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error is not one line: %q", tc.env, err)
+		}
+	}
+}
+
+// A METERING_ENDPOINT is refused without repeating its user information,
+// whatever else is wrong with it.
+func TestEndpointErrorsHideUserInfo(t *testing.T) {
+	for _, ep := range []string{
+		"ftp://user:s3cret@127.0.0.1/api", "ftp://s3cret@127.0.0.1/api", "https://user:s3cret@example.test/api",
+		"http://user:s3cret@10.0.0.1/api", "https://user:s3cret@example.test/v1", "https://user:s3cret@host:port/api",
+		"user:s3cret@example.test/api", "https://user:s3cret@exa mple.test/api", "%zz://user:s3cret@h/api",
+	} {
+		_, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep}))
+		if err == nil || !strings.HasPrefix(err.Error(), "METERING_ENDPOINT") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want METERING_ENDPOINT refused without the secret", ep, err)
 		}
 	}
 }

@@ -121,19 +121,30 @@ func (c *Client) Endpoint() string { return c.base.String() }
 func parseEndpoint(endpoint string) (*url.URL, bool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, false, fmt.Errorf("metering: endpoint %q: %w", endpoint, err)
+		// The URL is not repeated: its user information may be a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, false, fmt.Errorf("metering: endpoint: %w", err)
+	}
+	// Errors show the endpoint without its user information, the user
+	// name included: a token is sometimes put there.
+	shown := *u
+	if u.User != nil {
+		shown.User = url.User("xxxxx")
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", endpoint, DefaultEndpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", shown.String(), DefaultEndpoint)
 	case u.User != nil:
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", u.Redacted())
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", shown.String())
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", shown.String())
 	}
 	plain := u.Scheme == "http"
 	if plain && !isLoopback(u.Hostname()) {
-		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", shown.String())
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
@@ -191,6 +202,11 @@ func (c *Client) SendUsageEvent(ctx context.Context, ev UsageEvent) (_ EventResu
 	if err != nil {
 		return EventResult{}, err
 	}
+	return x.eventResult(ev)
+}
+
+// eventResult reads the answer to one usage event.
+func (x *exchanged) eventResult(ev UsageEvent) (EventResult, error) {
 	switch {
 	case x.status == http.StatusOK:
 		var res EventResult
@@ -237,6 +253,11 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	if err != nil {
 		return BatchResult{}, err
 	}
+	return x.batchResult()
+}
+
+// batchResult reads the answer to a batch.
+func (x *exchanged) batchResult() (BatchResult, error) {
 	if x.status != http.StatusOK {
 		return BatchResult{}, x.apiError()
 	}
@@ -277,6 +298,11 @@ func (c *Client) UsageEvents(ctx context.Context, q UsageQuery) (_ []UsageRecord
 	if err != nil {
 		return nil, err
 	}
+	return x.usageRecords()
+}
+
+// usageRecords reads the answer to GET usageEvents.
+func (x *exchanged) usageRecords() ([]UsageRecord, error) {
 	if x.status != http.StatusOK {
 		return nil, x.apiError()
 	}
@@ -447,6 +473,7 @@ func decodeDetail(body []byte) ErrorDetail {
 	body = tokenPattern.ReplaceAll(body, []byte("[redacted]"))
 	var d ErrorDetail
 	if err := json.Unmarshal(body, &d); err == nil {
+		redactDetail(&d) // a JSON escape can hide a token from the first pass
 		return d
 	}
 	const limit = 256
@@ -455,6 +482,16 @@ func decodeDetail(body []byte) ErrorDetail {
 		s = s[:limit] + "..."
 	}
 	return ErrorDetail{Message: s}
+}
+
+// redactDetail blanks anything shaped like a token in the decoded texts.
+func redactDetail(d *ErrorDetail) {
+	for _, s := range []*string{&d.Code, &d.Message, &d.Target} {
+		*s = tokenPattern.ReplaceAllString(*s, "[redacted]")
+	}
+	for i := range d.Details {
+		redactDetail(&d.Details[i])
+	}
 }
 
 // retryAfter reads the wait the service asked for, in the headers azcore's

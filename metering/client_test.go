@@ -844,6 +844,10 @@ func TestNewClientEndpoint(t *testing.T) {
 		{"/api", false},
 		{"ftp://marketplaceapi.microsoft.com/api", false},
 		{"https://user:pw@marketplaceapi.microsoft.com/api", false},
+		{"ftp://user:pw@marketplaceapi.microsoft.com/api", false},
+		{"http://pwtoken@10.0.0.7/api", false},
+		{"https://user:pw@host:badport/api", false},
+		{"https://user:pw@marketplaceapi.microsoft.com/api?x=1", false},
 		{"https://marketplaceapi.microsoft.com/api?api-version=1", false},
 	}
 	for _, tt := range tests {

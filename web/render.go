@@ -15,13 +15,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	s.writePage(w, buf.Bytes())
 }
 
-// pageHeaders are the headers every HTML page carries.
+// pageHeaders are the headers every HTML page carries, besides those of
+// securityHeaders.
 func pageHeaders() http.Header {
 	return http.Header{
 		"Content-Type":            {"text/html; charset=utf-8"},
 		"Cache-Control":           {"no-store"},
-		"X-Content-Type-Options":  {"nosniff"},
-		"Content-Security-Policy": {"default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+		"Content-Security-Policy": {"default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
 	}
 }
 

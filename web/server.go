@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +93,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.UsagePrivate {
 		o.Page.GetValue = "" // no button to a page this port does not serve
 	}
+	o.Store = watchStore(o.Store, o.Logger)
 	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -107,7 +110,8 @@ func NewServer(o Options) (*Server, error) {
 // Handler is the whole application: routes behind the middleware.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	// GetHead answers HEAD on every GET route (probes and monitors use it).
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.checkQuery, middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	s.routeStatic(r)
@@ -117,7 +121,7 @@ func (s *Server) Handler() http.Handler {
 		s.routeUsage(r)
 	}
 	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
-	return http.NewCrossOriginProtection().Handler(r)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
 }
 
 // PrivateHandler serves what stays inside the cluster, on a port no public
@@ -125,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) PrivateHandler() http.Handler {
 	r := chi.NewRouter()
 	// Not logged: a scrape every few seconds would drown the request log.
-	r.Use(middleware.RequestID, s.recoverPanics)
+	r.Use(middleware.RequestID, s.recoverPanics, s.checkQuery, middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.opts.Metrics != nil {
@@ -135,12 +139,12 @@ func (s *Server) PrivateHandler() http.Handler {
 		s.routeStatic(r)
 		s.routeUsage(r)
 	}
-	return http.NewCrossOriginProtection().Handler(r)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
 }
 
 func (s *Server) routeStatic(r chi.Router) {
 	if static, err := fs.Sub(s.opts.Assets, "static"); err == nil {
-		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
+		r.Get("/static/*", http.StripPrefix("/static/", staticFiles(static)).ServeHTTP)
 	}
 }
 
@@ -157,10 +161,19 @@ func (s *Server) routeUsage(r chi.Router) {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // staticFiles serves embedded assets with a cache lifetime: they change
-// only with the binary.
+// only with the binary. Directories are not listed: the assets a page
+// needs are named by the page.
 func staticFiles(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if st, err := fs.Stat(fsys, name); err == nil && st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})

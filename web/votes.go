@@ -27,8 +27,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 // display, the usage button leads to the usage page. Anything else is
 // refused before it reaches the store, so no form value can name a key.
 func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	if err := readForm(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
