@@ -17,10 +17,16 @@ import (
 // bothPorts serves the public handler and, for /metrics, the private one
 // on one test server, for tests about what they serve, not where.
 func bothPorts(s *Server) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", s.PrivateHandler())
-	mux.Handle("/", s.Handler())
-	return mux
+	public, private := s.Handler(), s.PrivateHandler()
+	// Not a ServeMux: it would clean paths (and redirect) before the
+	// public handler sees them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			private.ServeHTTP(w, r)
+			return
+		}
+		public.ServeHTTP(w, r)
+	})
 }
 
 // portsServers starts the public and the private handler of one Server.
