@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
@@ -37,7 +41,8 @@ type Main struct {
 	Logger *slog.Logger
 	// Addr to listen on; defaults to ":<PORT>". Tests use "127.0.0.1:0".
 	Addr string
-	// Now is the clock of votes and reporting; tests move it.
+	// Now is the clock of votes and reporting; tests move it. With
+	// DEMO_SPEED, Run replaces it by the demo clock.
 	Now func() time.Time
 
 	store    Store
@@ -73,7 +78,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
-	m.usage = newUsageView(st, m.Config.Metering, m.Now)
+	demoSpeed := m.Config.DemoSpeed // 0: the wall clock
+	if demoSpeed > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		clock := newDemoClock(demoOrigin(ctx, st, m.Config.Metering.Dimension, m.Now()), demoSpeed)
+		cancel()
+		m.Now = clock.Now
+		m.Logger.Info("demo clock", "speed", demoSpeed, "now", clock.Now())
+	}
+	m.usage = newUsageView(st, m.Config.Metering, demoSpeed, m.Now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
@@ -95,6 +108,7 @@ func (m *Main) Run(ctx context.Context) error {
 	srv, err := web.NewServer(web.Options{
 		Page: web.Page{
 			Title: title, Vote1: m.Config.Vote1, Vote2: m.Config.Vote2, GetValue: m.Config.GetValue,
+			Dimension: m.Config.Metering.Dimension,
 		},
 		Store:   st,
 		Usage:   m.usage,
@@ -119,7 +133,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	if ms.reporter != nil {
 		jobs, stop := context.WithCancel(context.Background())
-		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter)
+		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter, metering.Pace(demoSpeed))
 		if err != nil {
 			stop()
 			return err
@@ -132,19 +146,68 @@ func (m *Main) Run(ctx context.Context) error {
 // URL is the base URL the app serves on.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
-func (m *Main) storeName() string {
-	if m.Config.Redis != "" {
-		return "redis"
+// BrowseURL is the address a person opens: localhost when the app listens
+// on every interface.
+func (m *Main) BrowseURL() string {
+	addr := m.listener.Addr().(*net.TCPAddr)
+	if addr.IP.IsUnspecified() {
+		return "http://localhost:" + strconv.Itoa(addr.Port)
 	}
-	return "embedded (" + m.Config.DataDir + ")"
+	return m.URL()
+}
+
+// Greeting is the line `go run .` prints: where to open the app and, in
+// local mode, how to see the whole loop.
+func (m *Main) Greeting() string {
+	msg := "azure-vote: open " + m.BrowseURL() + " to vote; " + m.BrowseURL() + "/usage shows what is reported."
+	switch {
+	case m.Config.DemoSpeed > 0:
+		msg += fmt.Sprintf(" Demo clock: %s times real time, so a vote is reported, billed and reconciled on /usage within %s.",
+			strconv.FormatFloat(m.Config.DemoSpeed, 'f', -1, 64), demoLoop(m.Config).Round(time.Second))
+	case m.metering != nil && m.metering.mode == modeLocal:
+		msg += " Local mode: a vote is reported once its UTC hour has closed; DEMO_SPEED=60 runs a minute as an hour to see it sooner."
+	}
+	return msg
+}
+
+// demoLoop is the real time, at most, from a vote to its hour's report
+// under the demo clock: the rest of the hour, the grace, and the wait for
+// the first scheduled pass after them.
+func demoLoop(c config.Config) time.Duration {
+	hour := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sched, err := cron.ParseStandard(c.Metering.Schedule)
+	if err != nil { // refused at start: not reached
+		return 0
+	}
+	pass := sched.Next(hour.Add(time.Hour + c.Metering.Grace - time.Nanosecond))
+	return time.Duration(float64(pass.Sub(hour)) / c.DemoSpeed)
+}
+
+// dataScope keeps a demo's data apart from real usage: the demo clock runs
+// ahead of the wall clock, and its hours must never be reported for real.
+func (m *Main) dataScope() (dir, prefix string) {
+	dir, prefix = m.Config.DataDir, m.Config.RedisPrefix
+	if m.Config.DemoSpeed > 0 {
+		dir, prefix = filepath.Join(dir, "demo"), prefix+"demo:"
+	}
+	return dir, prefix
+}
+
+func (m *Main) storeName() string {
+	dir, prefix := m.dataScope()
+	if m.Config.Redis != "" {
+		return "redis (" + prefix + ")"
+	}
+	return "embedded (" + dir + ")"
 }
 
 func (m *Main) openStore() (Store, error) {
-	opts := store.Options{Prefix: m.Config.RedisPrefix, Dimension: m.Config.Metering.Dimension}
+	dir, prefix := m.dataScope()
+	opts := store.Options{Prefix: prefix, Dimension: m.Config.Metering.Dimension}
 	if m.Config.Redis == "" {
-		st, err := store.OpenBolt(m.Config.DataDir, opts)
+		st, err := store.OpenBolt(dir, opts)
 		if err != nil {
-			return nil, fmt.Errorf("DATA_DIR: %w", err)
+			return nil, dataDirError(err)
 		}
 		return st, nil
 	}
@@ -158,9 +221,32 @@ func (m *Main) openStore() (Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := st.Ping(ctx); err != nil {
-		m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		if redisRefusedPassword(err) {
+			m.Logger.Error("redis refused the password: check REDIS_PWD or the password in REDIS; serving 503 on /readyz until it is accepted", "err", err)
+		} else {
+			m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		}
 	}
 	return st, nil
+}
+
+// redisRefusedPassword tells a wrong or missing password from a Redis that
+// is not there: Redis answers WRONGPASS or NOAUTH (and, to AUTH when it has
+// no password, an ERR about AUTH), never with the password itself.
+func redisRefusedPassword(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") ||
+		(strings.Contains(msg, "ERR") && strings.Contains(msg, "AUTH") && strings.Contains(msg, "password"))
+}
+
+// dataDirError names the embedded store's path once: an *fs.PathError
+// already holds it, and the store's message would add it again.
+func dataDirError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("DATA_DIR: cannot %s %s: %v (the directory must be writable)", pe.Op, pe.Path, pe.Err)
+	}
+	return fmt.Errorf("DATA_DIR: %w", err)
 }
 
 // Close drains in-flight requests, then closes the store: the reverse of
