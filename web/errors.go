@@ -32,7 +32,7 @@ func unavailable(what string, err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Message: what, Err: err}
 }
 
-// writeError answers err as plain text and logs the cause of server-side failures.
+// writeError answers err (a page for a browser, plain text otherwise) and logs the cause of server-side failures.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -46,8 +46,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error(e.Message, "err", e.Err, "request_id", middleware.GetReqID(r.Context()))
 		w.Header().Set("Retry-After", "2")
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write([]byte(e.Message + "\n"))
+	s.writeErrorBody(w, r, e)
 }

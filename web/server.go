@@ -37,6 +37,8 @@ type Page struct {
 	Vote1    string
 	Vote2    string
 	GetValue string // label of the button that leads to the usage page
+	// Dimension is the custom meter a vote counts for (METERING_DIMENSION).
+	Dimension string
 }
 
 // Options wires a Server.
@@ -108,11 +110,14 @@ func (s *Server) Handler() http.Handler {
 	if err == nil {
 		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
 	}
+	r.NotFound(s.notFound)
+	r.Get("/favicon.ico", s.favicon)
 	r.Get("/", s.index)
 	r.Post("/", s.vote)
 	if s.opts.Usage != nil { // the usage page
 		r.Get("/usage", s.usagePage)
 		r.Get("/api/usage", s.usageJSON)
+		r.Get("/api/usage.csv", s.usageCSV)
 	}
 	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
 	return http.NewCrossOriginProtection().Handler(r)
