@@ -357,7 +357,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	query.Set("api-version", APIVersion)
 	u.RawQuery = query.Encode()
 
-	attempts := new(atomic.Int32)
+	attempts := new(tries)
 	req, err := runtime.NewRequest(context.WithValue(ctx, attemptsKey{}, attempts), method, u.String())
 	if err != nil {
 		return nil, fmt.Errorf("metering: %s: %w", op, err)
@@ -375,7 +375,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 		op:            op,
 		requestID:     req.Raw().Header.Get(HeaderRequestID),
 		correlationID: req.Raw().Header.Get(HeaderCorrelationID),
-		attempts:      int(attempts.Load()),
+		attempts:      int(attempts.n.Load()),
 	}
 	if resp != nil {
 		x.status, x.header = resp.StatusCode, resp.Header
@@ -388,6 +388,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	case errors.Is(err, ErrToken):
 		return nil, fmt.Errorf("metering: %s: %w", op, err)
 	case err != nil:
+		err = attempts.explain(err)
 		return nil, &TransportError{Op: op, RequestID: x.requestID, CorrelationID: x.correlationID, Attempts: x.attempts, Err: err}
 	}
 	if x.status >= 300 {
@@ -466,6 +467,29 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 
 type attemptsKey struct{}
 
+// tries counts a call's tries and keeps the last one's failure.
+type tries struct {
+	n    atomic.Int32
+	last atomic.Pointer[error]
+}
+
+// explain puts the last try's failure before a deadline or cancellation
+// that ended the call while it waited to retry: "connection refused"
+// says what is wrong, "context deadline exceeded" only when it gave up.
+func (t *tries) explain(err error) error {
+	last := t.last.Load()
+	if last == nil || errors.Is(*last, context.DeadlineExceeded) || errors.Is(*last, context.Canceled) ||
+		!(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return err
+	}
+	n := t.n.Load()
+	word := "tries"
+	if n == 1 {
+		word = "try"
+	}
+	return fmt.Errorf("%w (after %d %s; stopped waiting to retry: %w)", *last, n, word, err)
+}
+
 type policyFunc func(*policy.Request) (*http.Response, error)
 
 func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
@@ -510,10 +534,15 @@ func operationOf(path string) string {
 }
 
 func countAttempt(req *policy.Request) (*http.Response, error) {
-	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok {
-		n.Add(1)
+	t, ok := req.Raw().Context().Value(attemptsKey{}).(*tries)
+	if ok {
+		t.n.Add(1)
 	}
-	return req.Next()
+	resp, err := req.Next()
+	if ok && err != nil {
+		t.last.Store(&err)
+	}
+	return resp, err
 }
 
 // ErrToken marks a call that failed because no token could be had: the
