@@ -227,7 +227,10 @@ func attention(rep UsageReport) Attention {
 		a.Action = rep.Detail
 	case a.FailingOrUnresolved > 0:
 		a.Level = LevelError
-		a.Headline = plural(a.FailingOrUnresolved, "hour") + " failing or unresolved in this window."
+		a.Headline = "Reporting is failing: the failing hours are not billed yet."
+		if rep.Totals.Failing == 0 {
+			a.Headline = "Some hours may be billed and cannot be settled automatically."
+		}
 		a.Action = adviceFor(a.LastFailure)
 		if rep.Totals.Unresolved > 0 {
 			a.Action = strings.TrimSpace(a.Action + " Unresolved hours are never resent nor carried: compare them with the service's records" +

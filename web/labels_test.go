@@ -100,15 +100,15 @@ func TestAttention(t *testing.T) {
 		{"a closed hour waits for its pass", func(u *Usage) { u.Hours = append(u.Hours, metering.Record{Hour: hourAgo(1), Counted: 3}) },
 			LevelInfo, "3 units of closed hours wait for the next reporting pass.", ""},
 		{"an hour refused", func(u *Usage) { u.Hours = append(u.Hours, failing) },
-			LevelError, "1 hour failing or unresolved in this window.", "The service refused the identity: check that CLIENT_ID (global.azure.identity.clientId)"},
+			LevelError, "Reporting is failing", "The service refused the identity: check that CLIENT_ID (global.azure.identity.clientId)"},
 		{"an endpoint that refuses connections", func(u *Usage) {
 			f := failing
 			f.LastError = "metering: POST usageEvent: dial tcp 127.0.0.1:9: connect: connection refused (correlation id c-1)"
 			u.Hours = append(u.Hours, f)
-		}, LevelError, "1 hour failing or unresolved", "check METERING_ENDPOINT"},
+		}, LevelError, "Reporting is failing", "check METERING_ENDPOINT"},
 		{"an unresolved hour", func(u *Usage) {
 			u.Hours = append(u.Hours, metering.Record{Hour: hourAgo(20), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true, Unresolved: "no answer before the window closed"})
-		}, LevelError, "1 hour failing or unresolved", "Unresolved hours are never resent nor carried"},
+		}, LevelError, "cannot be settled automatically", "Unresolved hours are never resent nor carried"},
 		{"paused", func(u *Usage) { u.Mode, u.Detail, u.NextPass = "paused", "Set CLIENT_ID.", time.Time{} },
 			LevelError, "Reporting is paused", "Set CLIENT_ID."},
 		{"a mismatch", func(u *Usage) {
