@@ -43,4 +43,3 @@ func TestRefusedEndpointSaysSo(t *testing.T) {
 		}
 	}
 }
-
