@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"html/template"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -66,25 +67,34 @@ func cutIndex(pages *template.Template, data indexData) ([][]byte, error) {
 	return [][]byte{head, mid, tail}, nil
 }
 
-// appendTo appends the page with the given counts to b and, when note is
-// not empty, the line saying which hour a vote was counted in. note is
-// written as it is: it must need no escaping (see voteHour).
-func (p *indexPage) appendTo(b []byte, count1, count2 int64, note string) []byte {
+// appendTo appends the page with the given counts to b and, when votedAt
+// is set, the line saying which UTC hour the vote was counted in.
+func (p *indexPage) appendTo(b []byte, count1, count2 int64, votedAt time.Time) []byte {
+	// One allocation of the right size, not a doubling per part.
+	b = slices.Grow(b, len(p.head)+len(p.mid)+max(len(p.tail), len(p.noteHead)+len(hourSpan)+len(p.noteTail))+40)
 	b = append(b, p.head...)
 	b = strconv.AppendInt(b, count1, 10)
 	b = append(b, p.mid...)
 	b = strconv.AppendInt(b, count2, 10)
-	if note == "" {
+	if votedAt.IsZero() {
 		return append(b, p.tail...)
 	}
 	b = append(b, p.noteHead...)
-	b = append(b, note...)
+	b = appendVoteHour(b, votedAt)
 	return append(b, p.noteTail...)
 }
 
-// voteHour names the UTC hour of a vote for its note, as "09:00–10:00":
-// digits, colons and a dash, which HTML takes as they are.
-func voteHour(at time.Time) string {
-	h := at.UTC().Truncate(time.Hour)
-	return h.Format("15:04") + "–" + h.Add(time.Hour).Format("15:04")
+// hourSpan is what appendVoteHour writes, for its length.
+const hourSpan = "00:00–01:00"
+
+// appendVoteHour names the UTC hour of a vote for its note, as
+// "09:00–10:00": digits, colons and a dash, which HTML takes as they are.
+func appendVoteHour(b []byte, at time.Time) []byte {
+	h := at.UTC().Hour()
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = append(two(b, h), ":00–"...)
+	return append(two(b, (h+1)%24), ":00"...)
 }
+
+// voteHour is appendVoteHour's text, for the page rendered per request.
+func voteHour(at time.Time) string { return string(appendVoteHour(nil, at)) }

@@ -24,13 +24,17 @@ func TestPrerenderedIndexMatchesTheTemplate(t *testing.T) {
 			t.Fatalf("prerender %+v: %v %v", page, p, err)
 		}
 		for _, c := range [][2]int64{{0, 0}, {3, 5}, {1234567, 89}} {
-			for _, note := range []string{"", voteHour(time.Date(2026, 11, 22, 23, 40, 0, 0, time.UTC))} {
+			for _, votedAt := range []time.Time{{}, time.Date(2026, 11, 22, 23, 40, 0, 0, time.UTC)} {
+				var note string
+				if !votedAt.IsZero() {
+					note = voteHour(votedAt)
+				}
 				var want bytes.Buffer
 				if err := pages.ExecuteTemplate(&want, "index.html", indexData{Page: page, Count1: c[0], Count2: c[1], Note: note}); err != nil {
 					t.Fatal(err)
 				}
-				if got := p.appendTo(nil, c[0], c[1], note); !bytes.Equal(got, want.Bytes()) {
-					t.Fatalf("counts %v, note %q:\n%s\nwant\n%s", c, note, got, want.Bytes())
+				if got := p.appendTo(nil, c[0], c[1], votedAt); !bytes.Equal(got, want.Bytes()) {
+					t.Fatalf("counts %v, voted at %v:\n%s\nwant\n%s", c, votedAt, got, want.Bytes())
 				}
 			}
 		}
@@ -48,7 +52,16 @@ func TestPrerenderedIndexMatchesTheTemplate(t *testing.T) {
 }
 
 func TestVoteHour(t *testing.T) {
-	if got := voteHour(time.Date(2026, 11, 22, 23, 40, 0, 0, time.FixedZone("CET", 3600))); got != "22:00–23:00" {
-		t.Fatalf("voteHour = %q", got)
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 11, 22, 23, 40, 0, 0, time.FixedZone("CET", 3600)), "22:00–23:00"},
+		{time.Date(2026, 11, 22, 23, 40, 0, 0, time.UTC), "23:00–00:00"},
+		{time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), "09:00–10:00"},
+	} {
+		if got := voteHour(tc.at); got != tc.want || len(got) != len(hourSpan) {
+			t.Errorf("voteHour(%v) = %q, want %q", tc.at, got, tc.want)
+		}
 	}
 }

@@ -41,16 +41,16 @@ func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 // hour's usage the vote was counted in.
 func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64, votedAt time.Time) {
 	p := s.opts.Page
-	var note string
-	if !votedAt.IsZero() {
-		note = voteHour(votedAt)
-	}
 	if s.votePage == nil {
+		var note string
+		if !votedAt.IsZero() {
+			note = voteHour(votedAt)
+		}
 		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Note: note})
 		return
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2], note)
+	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
 }
