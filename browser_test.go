@@ -424,7 +424,7 @@ func TestBrowserUsageWhenTheServiceRefuses(t *testing.T) {
 	waitFor(t, "the pass at start", func() bool { m.usage.mu.Lock(); defer m.usage.mu.Unlock(); return m.usage.passes > 0 })
 
 	b.load("open /usage", chromedp.Navigate(m.URL()+"/usage"))
-	if got := b.text("#mode"); !strings.Contains(got, "Azure Marketplace, plan basic: reporting is failing") {
+	if got := b.text("#mode"); !strings.Contains(got, "Reporting to the Metering API at "+api.URL+"/api, plan basic, is failing.") {
 		t.Errorf("mode: %q", got)
 	}
 	// The top of the page says what is wrong, why, when it is tried again

@@ -43,6 +43,7 @@ type meteringSetup struct {
 	detail   string // resource and plan, or why reporting waits
 	resource string // reported for; empty when paused
 	plan     string
+	endpoint string // reported to; empty when paused
 	reporter *metering.Reporter
 	client   *metering.Client
 
@@ -100,7 +101,7 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("METERING_ENDPOINT: %w", err)
 	}
-	s.client, s.resource, s.plan = client, resource, plan
+	s.client, s.resource, s.plan, s.endpoint = client, resource, plan, endpoint
 	s.reporter = metering.NewReporter(metering.ReporterOptions{
 		Ledger: ledger, Sender: client, Resource: resource, PlanID: plan, Dimension: cfg.Dimension,
 		Grace: cfg.Grace, Now: now, Logger: log, Observe: observe,
@@ -256,7 +257,7 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	last := v.last
 	v.mu.Unlock()
 	u := web.Usage{
-		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan,
+		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan, Endpoint: v.setup.endpoint,
 		Dimension: v.dim, Hours: hours, LastReport: last, Service: svc,
 		Charges: v.charges(recs, svc, month), Currency: v.currency, DemoSpeed: v.speed,
 	}

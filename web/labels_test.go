@@ -159,3 +159,15 @@ func TestWords(t *testing.T) {
 		}
 	}
 }
+
+func TestTarget(t *testing.T) {
+	for _, tc := range []struct{ endpoint, want string }{
+		{"", "Azure Marketplace"},
+		{metering.DefaultEndpoint, "Azure Marketplace"},
+		{"http://127.0.0.1:8090/api", "the Metering API at http://127.0.0.1:8090/api"},
+	} {
+		if got := (Usage{Endpoint: tc.endpoint}).Target(); got != tc.want {
+			t.Errorf("Target(%q) = %q, want %q", tc.endpoint, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,7 @@ type Usage struct {
 	Detail    string `json:"detail"` // the resource and plan, or why reporting waits
 	Resource  string `json:"resource,omitempty"`
 	Plan      string `json:"plan,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"` // the Metering API reported to`
 	Dimension string `json:"dimension"`
 	// Hours are the ledger, newest first.
 	Hours      []metering.Record `json:"hours"`
@@ -50,6 +51,15 @@ type Usage struct {
 	// DemoSpeed is how many times faster than real time the app's clock
 	// runs; 0 is the wall clock.
 	DemoSpeed float64 `json:"demoSpeed,omitempty"`
+}
+
+// Target names where usage is reported: Azure Marketplace, or the
+// Metering API at another endpoint (an emulator).
+func (u Usage) Target() string {
+	if u.Endpoint == "" || u.Endpoint == metering.DefaultEndpoint {
+		return "Azure Marketplace"
+	}
+	return "the Metering API at " + u.Endpoint
 }
 
 // Service is what GET usageEvents answered for our resource, plan and

@@ -286,7 +286,7 @@ func TestUsagePage(t *testing.T) {
 		t.Errorf("the source was asked for usage since %s", asked)
 	}
 	for _, want := range []string{
-		`<span class="badge">Azure</span> Azure Marketplace, plan basic: reporting is failing.`,
+		`<span class="badge">Azure</span> Reporting to Azure Marketplace, plan basic, is failing.`,
 		`<section id="attention" class="attention attention-error" role="status">`,
 		`<li id="failing">Hours failing or unresolved: <b>1</b></li>`,
 		`UTC: metering: POST usageEvent: 403 Forbidden (correlation id c-1)</li>`,
