@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,42 @@ func TestUnwritableDataDirNamedOnce(t *testing.T) {
 	// MkdirAll names the part of the path that is in the way.
 	if err == nil || !strings.HasPrefix(err.Error(), "DATA_DIR: cannot mkdir "+file+": not a directory") || strings.Count(err.Error(), file) != 1 {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// An hour left unresolved days ago is counted at the top of the page
+// whatever the window, so the page is never green while it waits.
+func TestUnresolvedBeforeTheWindowAtTheTop(t *testing.T) {
+	m, _ := startMain(t, map[string]string{"METERING_SCHEDULE": quietSchedule})
+	ctx := context.Background()
+	old := metering.HourOf(m.Now()).Add(-3 * 24 * time.Hour)
+	if _, err := m.store.Vote(ctx, "Cats", old); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := m.store.Records(ctx, "pervote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(recs, func(r metering.Record) bool { return r.Hour.Equal(old) })
+	if i < 0 {
+		t.Fatalf("no record of %s in %+v", old, recs)
+	}
+	rec := recs[i]
+	rec.State, rec.MaybeBilled, rec.Sent, rec.Unresolved = metering.StateUnresolved, true, 1, "no answer before the 24-hour window closed"
+	if _, err := m.store.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rep := usageReport(t, m.URL())
+	if rep.Earlier.Unresolved != 1 || rep.Attention.Level != web.LevelError || rep.Attention.FailingOrUnresolved != 1 ||
+		!strings.Contains(rep.Attention.Action, "before this window") {
+		t.Fatalf("earlier %+v, attention %+v", rep.Earlier, rep.Attention)
+	}
+	_, body := get(t, m.URL()+"/api/usage?window=7d")
+	var week web.UsageReport
+	if err := json.Unmarshal([]byte(body), &week); err != nil {
+		t.Fatal(err)
+	}
+	if i := hourIndex(week.Hours, old); i < 0 || week.Hours[i].Status != "unresolved" || !strings.Contains(week.Hours[i].Note, "no answer before the 24-hour window closed") {
+		t.Fatalf("the week's hours: %+v", week.Hours)
 	}
 }

@@ -216,6 +216,9 @@ type serviceAnswer struct {
 // longer needs).
 type ledgerHistory interface {
 	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
+	// Records are the hours the reporter still works on, however old:
+	// the page counts the failing and unresolved ones before its window.
+	Records(ctx context.Context, dim string) ([]metering.Record, error)
 }
 
 func newUsageView(ledger ledgerHistory, cfg config.Metering, demoSpeed float64, now func() time.Time) *usageView {
@@ -249,6 +252,10 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	if err != nil {
 		return web.Usage{}, err
 	}
+	open, err := v.ledger.Records(ctx, v.dim)
+	if err != nil {
+		return web.Usage{}, err
+	}
 	svc := v.service(ctx, from, now)
 
 	hours := slices.DeleteFunc(slices.Clone(recs), func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(since)) })
@@ -263,6 +270,15 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	}
 	if v.setup.reporter != nil && v.schedule != nil {
 		u.NextPass = v.schedule.Next(now)
+	}
+	for _, r := range open {
+		switch {
+		case !r.Hour.Before(metering.HourOf(since)):
+		case r.State == metering.StateUnresolved:
+			u.Earlier.Unresolved++
+		case !r.State.Settled() && r.LastError != "":
+			u.Earlier.Failing++
+		}
 	}
 	return u, nil
 }

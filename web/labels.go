@@ -210,7 +210,9 @@ type Attention struct {
 // attention sums a report up for its top line. The worst problem wins;
 // fine is said only when no closed hour waits.
 func attention(rep UsageReport) Attention {
-	a := Attention{NextPass: rep.NextPass, FailingOrUnresolved: rep.Totals.Failing + rep.Totals.Unresolved}
+	failing := rep.Totals.Failing + rep.Earlier.Failing
+	unresolved := rep.Totals.Unresolved + rep.Earlier.Unresolved
+	a := Attention{NextPass: rep.NextPass, FailingOrUnresolved: failing + unresolved}
 	for _, h := range rep.Hours { // newest first
 		if h.Status == statusFailed || h.Status == statusUnresolved {
 			a.LastFailureHour = h.Hour
@@ -228,11 +230,14 @@ func attention(rep UsageReport) Attention {
 	case a.FailingOrUnresolved > 0:
 		a.Level = LevelError
 		a.Headline = "Reporting is failing: the failing hours are not billed yet."
-		if rep.Totals.Failing == 0 {
+		if failing == 0 {
 			a.Headline = "Some hours may be billed and cannot be settled automatically."
 		}
 		a.Action = adviceFor(a.LastFailure)
-		if rep.Totals.Unresolved > 0 {
+		if n := rep.Earlier.Failing + rep.Earlier.Unresolved; n > 0 {
+			a.Action = strings.TrimSpace(a.Action + " " + plural(n, "hour") + " of them lie before this window; the 7 days window shows those of the past week.")
+		}
+		if unresolved > 0 {
 			a.Action = strings.TrimSpace(a.Action + " Unresolved hours are never resent nor carried: compare them with the service's records" +
 				" (Reconciliation, below) and settle each as billed or not.")
 		}

@@ -109,6 +109,10 @@ func TestAttention(t *testing.T) {
 		{"an unresolved hour", func(u *Usage) {
 			u.Hours = append(u.Hours, metering.Record{Hour: hourAgo(20), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true, Unresolved: "no answer before the window closed"})
 		}, LevelError, "cannot be settled automatically", "Unresolved hours are never resent nor carried"},
+		{"an hour unresolved before the window", func(u *Usage) { u.Earlier.Unresolved = 1 },
+			LevelError, "cannot be settled automatically", "1 hour of them lie before this window"},
+		{"an hour failing before the window", func(u *Usage) { u.Earlier.Failing = 2 },
+			LevelError, "Reporting is failing", "2 hours of them lie before this window"},
 		{"paused", func(u *Usage) { u.Mode, u.Detail, u.NextPass = "paused", "Set CLIENT_ID.", time.Time{} },
 			LevelError, "Reporting is paused", "Set CLIENT_ID."},
 		{"a mismatch", func(u *Usage) {
@@ -130,7 +134,8 @@ func TestAttention(t *testing.T) {
 			if a.Level != tc.level || !strings.Contains(a.Headline, tc.headline) || !strings.Contains(a.Action, tc.action) {
 				t.Errorf("attention %+v, want %s %q %q", a, tc.level, tc.headline, tc.action)
 			}
-			if tc.level == LevelError && tc.name != "paused" && tc.name != "a mismatch" && (a.LastFailure == "" || a.LastFailureHour.IsZero()) {
+			if tc.level == LevelError && !strings.Contains(tc.name, "before the window") && tc.name != "paused" && tc.name != "a mismatch" &&
+				(a.LastFailure == "" || a.LastFailureHour.IsZero()) {
 				t.Errorf("no last failure: %+v", a)
 			}
 			if tc.name != "paused" && !a.NextPass.Equal(testNow.Add(35*time.Minute)) {

@@ -48,9 +48,19 @@ type Usage struct {
 	// Currency is written before amounts (METERING_CURRENCY); empty
 	// writes none.
 	Currency string `json:"currency,omitempty"`
+	// Earlier counts the hours before the window whose last send failed
+	// or that are unresolved: the top of the page counts them too,
+	// whatever the window.
+	Earlier Earlier `json:"earlier"`
 	// DemoSpeed is how many times faster than real time the app's clock
 	// runs; 0 is the wall clock.
 	DemoSpeed float64 `json:"demoSpeed,omitempty"`
+}
+
+// Earlier are the problems of hours before the window.
+type Earlier struct {
+	Failing    int `json:"failing"`
+	Unresolved int `json:"unresolved"`
 }
 
 // Target names where usage is reported: Azure Marketplace, or the
