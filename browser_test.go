@@ -462,23 +462,30 @@ func TestBrowserDemoClock(t *testing.T) {
 	// 1800 times real time: an hour every two seconds.
 	m, _ := startMain(t, map[string]string{"DEMO_SPEED": "1800", "METERING_PRICE": "0.25", "METERING_CURRENCY": "USD"})
 	b.load("open /", chromedp.Navigate(m.URL()))
-	for _, choice := range []string{"Cats", "Dogs", "Cats"} {
-		if code := b.load("click "+choice, chromedp.Click(chromedp.CSS(`button[value="`+choice+`"]`))); code != 200 {
-			t.Fatalf("vote %s answered %d", choice, code)
-		}
+	if code := b.load("click Cats", chromedp.Click(chromedp.CSS(`button[value="Cats"]`))); code != 200 {
+		t.Fatalf("vote answered %d", code)
 	}
-	voted := metering.HourOf(m.Now())
-	if got := b.text("#vote-note"); !strings.Contains(got, "one unit of pervote for the UTC hour "+voted.Format("15:04")) {
-		t.Errorf("vote note %q", got)
+	// An hour lasts two seconds: the note names the vote's hour, this one
+	// or, if it just ended, the one before.
+	note := b.text("#vote-note")
+	voted := votedHour(m.Now(), note)
+	if !strings.Contains(note, "one unit of pervote for the UTC hour "+voted.Format("15:04")+"–") {
+		t.Fatalf("vote note %q", note)
 	}
 	b.screenshot("demo-vote")
 
-	// Wait for the simulated hour to close and its pass to run.
-	waitFor(t, "the voted hour accepted", func() bool {
+	// Wait for the simulated hour to close, its pass to run and the
+	// service's records to show it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		rep := usageReport(t, m.URL())
 		i := hourIndex(rep.Hours, voted)
-		return i >= 0 && rep.Hours[i].Status == "accepted" && dayOf(rep.Reconciliation, metering.DayOf(voted)).Submitted >= 2
-	})
+		if i >= 0 && rep.Hours[i].Status == "accepted" && dayOf(rep.Reconciliation, metering.DayOf(voted)).Submitted >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the voted hour %s is not accepted and reconciled: %+v", voted, rep.Hours)
+		}
+	}
 	b.load("open /usage", chromedp.Navigate(m.URL()+"/usage"))
 	row := `#ledger tr:has(time[datetime="` + voted.Format(time.RFC3339) + `"])`
 	if got := b.text(row + " .pill"); got != "accepted" {
@@ -495,7 +502,7 @@ func TestBrowserDemoClock(t *testing.T) {
 		eval[float64](b, `document.querySelector("#usage-chart").getBoundingClientRect().top`) {
 		t.Error("the charges are below the chart")
 	}
-	if b.count(`#attention.attention-error, #attention.attention-warn`) != 0 {
+	if b.count(`#attention.attention-error`) != 0 {
 		t.Errorf("attention: %s", b.text("#attention"))
 	}
 	b.screenshot("demo-usage")
