@@ -10,14 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
@@ -145,53 +143,6 @@ func (m *Main) Run(ctx context.Context) error {
 
 // URL is the base URL the app serves on.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
-
-// BrowseURL is the address a person opens: localhost when the app listens
-// on every interface.
-func (m *Main) BrowseURL() string {
-	addr := m.listener.Addr().(*net.TCPAddr)
-	if addr.IP.IsUnspecified() {
-		return "http://localhost:" + strconv.Itoa(addr.Port)
-	}
-	return m.URL()
-}
-
-// Greeting is the line `go run .` prints: where to open the app and, in
-// local mode, how to see the whole loop.
-func (m *Main) Greeting() string {
-	msg := "azure-vote: open " + m.BrowseURL() + " to vote; " + m.BrowseURL() + "/usage shows what is reported."
-	switch {
-	case m.Config.DemoSpeed > 0:
-		msg += fmt.Sprintf(" Demo clock: %s times real time, so a vote is reported, billed and reconciled on /usage within %s.",
-			strconv.FormatFloat(m.Config.DemoSpeed, 'f', -1, 64), demoLoop(m.Config).Round(time.Second))
-	case m.metering != nil && m.metering.mode == modeLocal:
-		msg += " Local mode: a vote is reported once its UTC hour has closed; DEMO_SPEED=60 runs a minute as an hour to see it sooner."
-	}
-	return msg
-}
-
-// demoLoop is the real time, at most, from a vote to its hour's report
-// under the demo clock: the rest of the hour, the grace, and the wait for
-// the first scheduled pass after them.
-func demoLoop(c config.Config) time.Duration {
-	hour := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	sched, err := cron.ParseStandard(c.Metering.Schedule)
-	if err != nil { // refused at start: not reached
-		return 0
-	}
-	pass := sched.Next(hour.Add(time.Hour + c.Metering.Grace - time.Nanosecond))
-	return time.Duration(float64(pass.Sub(hour)) / c.DemoSpeed)
-}
-
-// dataScope keeps a demo's data apart from real usage: the demo clock runs
-// ahead of the wall clock, and its hours must never be reported for real.
-func (m *Main) dataScope() (dir, prefix string) {
-	dir, prefix = m.Config.DataDir, m.Config.RedisPrefix
-	if m.Config.DemoSpeed > 0 {
-		dir, prefix = filepath.Join(dir, "demo"), prefix+"demo:"
-	}
-	return dir, prefix
-}
 
 func (m *Main) storeName() string {
 	dir, prefix := m.dataScope()
