@@ -346,6 +346,8 @@ func TestUsagePageStates(t *testing.T) {
 			u.Service = Service{Unavailable: u.Detail}
 		}, []string{
 			`<span class="badge">Paused</span> Reporting paused`,
+			`<section id="attention" class="attention attention-error" role="status">`,
+			`<li id="action">What to do: EXTENSION_RESOURCE_ID and PLAN_ID must both be set</li>`,
 			`<p class="alert" id="recon-unavailable">Reconciliation unavailable: EXTENSION_RESOURCE_ID and PLAN_ID must both be set</p>`,
 			`<tr class="recon-unchecked">`,
 		}, []string{`id="recon-error"`}},
