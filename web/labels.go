@@ -81,7 +81,7 @@ func hourRow(r metering.Record, now time.Time) HourRow {
 		if r.Unresolved != "" {
 			row.Note += ": " + r.Unresolved
 		}
-		row.Note += ". Never carried; settled by the service's records or by an operator"
+		row.Note += ". Never carried; settled by the service's records or by an operator (azure-vote settle)"
 	}
 	if r.Resolution != "" {
 		row.Note = strings.TrimPrefix(row.Note+"; ", "; ") + "resolved by " + resolver(r.ResolvedBy)
@@ -101,7 +101,7 @@ func resolver(by string) string {
 	switch by {
 	case "":
 		return "an operator"
-	case "service-records":
+	case metering.ResolvedByRecords:
 		return "the service's records"
 	}
 	return by
@@ -238,8 +238,8 @@ func attention(rep UsageReport) Attention {
 			a.Action = strings.TrimSpace(a.Action + " " + plural(n, "hour") + " of them lie before this window; the 7 days window shows those of the past week.")
 		}
 		if unresolved > 0 {
-			a.Action = strings.TrimSpace(a.Action + " Unresolved hours are never resent nor carried: compare them with the service's records" +
-				" (Reconciliation, below) and settle each as billed or not.")
+			a.Action = strings.TrimSpace(a.Action + " Unresolved hours are never resent nor carried: check each in Partner Center, then settle it" +
+				` with azure-vote settle HOUR --as accepted|carry --reason "...".`)
 		}
 	case rep.Totals.Mismatches > 0:
 		a.Level = LevelError

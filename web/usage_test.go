@@ -505,7 +505,7 @@ func TestMeteringMetrics(t *testing.T) {
 	srv, m := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
 	start := time.Date(2026, 11, 22, 8, 5, 0, 0, time.UTC)
 	m.ObservePass(metering.PassResult{Start: start, Duration: 2 * time.Second, Locked: true, Accepted: 3, Duplicate: 1, Mismatch: 1, Carried: 4, Pending: 2})
-	m.ObservePass(metering.PassResult{Start: start.Add(time.Hour), Locked: true, Failed: 2, Pending: 3})
+	m.ObservePass(metering.PassResult{Start: start.Add(time.Hour), Locked: true, Failed: 2, Pending: 3, Unresolved: 1, Resolved: 2})
 	m.ObservePass(metering.PassResult{Start: start.Add(2 * time.Hour), Accepted: 99}) // another reporter held the lock
 	m.ObserveAPICall("batchUsageEvent", 200, 120*time.Millisecond)
 	m.ObserveAPICall("usageEvents", 0, 5*time.Second)
@@ -522,6 +522,8 @@ func TestMeteringMetrics(t *testing.T) {
 		`azure_vote_metering_mismatches_total 1`,
 		`azure_vote_metering_carried_quantity_total 4`,
 		`azure_vote_metering_pending_hours 3`,
+		`azure_vote_metering_unresolved_hours 1`,
+		`azure_vote_metering_resolved_hours_total 2`,
 		`azure_vote_metering_last_pass_timestamp_seconds 1.7953383e+09`,
 		`azure_vote_metering_last_success_timestamp_seconds 1.795334702e+09`,
 		`azure_vote_metering_api_request_duration_seconds_count{code="200",operation="batchUsageEvent"} 1`,
