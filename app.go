@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,7 +43,8 @@ type Main struct {
 	// when it is private); defaults to ":<METRICS_PORT>", empty when
 	// METRICS_PORT is 0. Tests use "127.0.0.1:0".
 	MetricsAddr string
-	// Now is the clock of votes and reporting; tests move it.
+	// Now is the clock of votes and reporting; tests move it. With
+	// DEMO_SPEED, Run replaces it by the demo clock.
 	Now func() time.Time
 
 	store    Store
@@ -90,7 +93,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
-	m.usage = newUsageView(st, m.Config.Metering, m.Now)
+	demoSpeed := m.Config.DemoSpeed // 0: the wall clock
+	if demoSpeed > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		clock := newDemoClock(demoOrigin(ctx, st, m.Config.Metering.Dimension, m.Now()), demoSpeed)
+		cancel()
+		m.Now = clock.Now
+		m.Logger.Info("demo clock", "speed", demoSpeed, "now", clock.Now())
+	}
+	m.usage = newUsageView(st, m.Config.Metering, demoSpeed, m.Now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
@@ -112,6 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 	srv, err := web.NewServer(web.Options{
 		Page: web.Page{
 			Title: title, Vote1: m.Config.Vote1, Vote2: m.Config.Vote2, GetValue: m.Config.GetValue,
+			Dimension: m.Config.Metering.Dimension,
 		},
 		Store:   st,
 		Usage:   m.usage,
@@ -143,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	if ms.reporter != nil {
 		jobs, stop := context.WithCancel(context.Background())
-		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter)
+		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter, metering.Pace(demoSpeed))
 		if err != nil {
 			stop()
 			return err
@@ -195,18 +207,20 @@ func (m *Main) Drain(d time.Duration) {
 }
 
 func (m *Main) storeName() string {
+	dir, prefix := m.dataScope()
 	if m.Config.Redis != "" {
-		return "redis"
+		return "redis (" + prefix + ")"
 	}
-	return "embedded (" + m.Config.DataDir + ")"
+	return "embedded (" + dir + ")"
 }
 
 func (m *Main) openStore() (Store, error) {
-	opts := store.Options{Prefix: m.Config.RedisPrefix, Dimension: m.Config.Metering.Dimension}
+	dir, prefix := m.dataScope()
+	opts := store.Options{Prefix: prefix, Dimension: m.Config.Metering.Dimension}
 	if m.Config.Redis == "" {
-		st, err := store.OpenBolt(m.Config.DataDir, opts)
+		st, err := store.OpenBolt(dir, opts)
 		if err != nil {
-			return nil, fmt.Errorf("DATA_DIR: %w", err)
+			return nil, dataDirError(err)
 		}
 		return st, nil
 	}
@@ -220,9 +234,32 @@ func (m *Main) openStore() (Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := st.Ping(ctx); err != nil {
-		m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		if redisRefusedPassword(err) {
+			m.Logger.Error("redis refused the password: check REDIS_PWD or the password in REDIS; serving 503 on /readyz until it is accepted", "err", err)
+		} else {
+			m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		}
 	}
 	return st, nil
+}
+
+// redisRefusedPassword tells a wrong or missing password from a Redis that
+// is not there: Redis answers WRONGPASS or NOAUTH (and, to AUTH when it has
+// no password, an ERR about AUTH), never with the password itself.
+func redisRefusedPassword(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") ||
+		(strings.Contains(msg, "ERR") && strings.Contains(msg, "AUTH") && strings.Contains(msg, "password"))
+}
+
+// dataDirError names the embedded store's path once: an *fs.PathError
+// already holds it, and the store's message would add it again.
+func dataDirError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("DATA_DIR: cannot %s %s: %v (the directory must be writable)", pe.Op, pe.Path, pe.Err)
+	}
+	return fmt.Errorf("DATA_DIR: %w", err)
 }
 
 // Close drains in-flight requests, then closes the store: the reverse of

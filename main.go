@@ -85,6 +85,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) (e
 		_ = m.Close()
 		return err
 	}
+	// A plain line among the JSON logs, for whoever ran `go run .`.
+	fmt.Fprintln(logs, m.Greeting())
 	<-ctx.Done()
 	m.Drain(m.Config.ShutdownDrain)
 	m.Logger.Info("shutting down")

@@ -35,6 +35,10 @@ type Config struct {
 	RedisPwd    string     // REDIS_PWD
 	RedisPrefix string     // REDIS_PREFIX
 	DataDir     string     // DATA_DIR: the embedded store's directory
+	// DemoSpeed (DEMO_SPEED) runs the app's clock this many times faster
+	// than the wall clock, in local mode only: 60 makes a minute an hour.
+	// Zero is the wall clock.
+	DemoSpeed float64
 
 	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
 	// once, half of them idle at most; 0 sets no bound.
@@ -64,6 +68,7 @@ type Metering struct {
 	Dimension  string        // METERING_DIMENSION
 	Schedule   string        // METERING_SCHEDULE: cron spec, UTC
 	Grace      time.Duration // METERING_GRACE: how long after an hour ends before it is reported
+	Currency   string        // METERING_CURRENCY: shown before amounts; empty shows none
 	Pricing    Pricing
 }
 
@@ -123,10 +128,10 @@ func unset(s string) bool { return s == "" || s == Placeholder }
 func EnvNames() []string {
 	return []string{
 		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
-		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
+		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR", "DEMO_SPEED",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
-		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
+		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS", "METERING_CURRENCY",
 		"METRICS_PORT", "USAGE_PAGE", "SHUTDOWN_DRAIN",
 	}
 }
@@ -170,6 +175,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RedisPwd:    getenv("REDIS_PWD"),
 		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
 		DataDir:     p.str("DATA_DIR", DefaultDataDir),
+		DemoSpeed:   p.quantity("DEMO_SPEED"),
 		Metering: Metering{
 			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
@@ -178,6 +184,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Dimension:  p.str("METERING_DIMENSION", DefaultDimension),
 			Schedule:   p.str("METERING_SCHEDULE", DefaultSchedule),
 			Grace:      p.duration("METERING_GRACE", DefaultGrace),
+			Currency:   strings.TrimSpace(getenv("METERING_CURRENCY")),
 			Pricing: Pricing{
 				Set:      strings.TrimSpace(getenv("METERING_PRICE")) != "",
 				Price:    p.quantity("METERING_PRICE"),
@@ -219,6 +226,14 @@ func (c Config) Validate() error {
 		return err
 	}
 	m := c.Metering
+	if c.DemoSpeed != 0 {
+		if err := validateDemoSpeed(c.DemoSpeed, m); err != nil {
+			return fmt.Errorf("DEMO_SPEED=%s: %v", strconv.FormatFloat(c.DemoSpeed, 'f', -1, 64), err)
+		}
+	}
+	if len(m.Currency) > 8 {
+		return fmt.Errorf("METERING_CURRENCY=%q: at most 8 characters, e.g. USD or €", m.Currency)
+	}
 	if _, err := cron.ParseStandard(m.Schedule); err != nil {
 		return fmt.Errorf("METERING_SCHEDULE=%q: %v", m.Schedule, err)
 	}
@@ -252,6 +267,23 @@ func (c Config) validateServing() error {
 		return errors.New("USAGE_PAGE=private needs METRICS_PORT, the port it is served on")
 	case c.ShutdownDrain < 0 || c.ShutdownDrain > MaxShutdownDrain:
 		return fmt.Errorf("SHUTDOWN_DRAIN=%s: must be between 0 and %s", c.ShutdownDrain, MaxShutdownDrain)
+	}
+	return nil
+}
+
+// MaxDemoSpeed bounds DEMO_SPEED: at 3600 a second is an hour, about as
+// fast as a pass and a page can follow.
+const MaxDemoSpeed = 3600
+
+// validateDemoSpeed allows a demo clock only where nothing real is billed:
+// the built-in emulator of local mode.
+func validateDemoSpeed(speed float64, m Metering) error {
+	switch {
+	case speed < 1 || speed > MaxDemoSpeed:
+		return fmt.Errorf("must be between 1 and %d (60 makes a minute an hour)", MaxDemoSpeed)
+	case !m.Local():
+		return errors.New("the demo clock runs only in local mode, never against a real Metering API: " +
+			"unset METERING_ENDPOINT, or EXTENSION_RESOURCE_ID and PLAN_ID")
 	}
 	return nil
 }

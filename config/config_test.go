@@ -100,6 +100,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:NaN"}, "METERING_TIERS"},
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,100:0.4"}, `METERING_TIERS="100:0.5,100:0.4": tier 2: thresholds must rise (100 after 100)`},
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,50:0.4"}, "METERING_TIERS"},
+		{map[string]string{"DEMO_SPEED": "fast"}, `DEMO_SPEED="fast": must be a number`},
+		{map[string]string{"DEMO_SPEED": "0.5"}, "DEMO_SPEED=0.5: must be between 1 and 3600"},
+		{map[string]string{"DEMO_SPEED": "100000"}, "DEMO_SPEED=100000: must be between 1 and 3600"},
+		{map[string]string{"DEMO_SPEED": "60", "EXTENSION_RESOURCE_ID": "/subscriptions/x", "PLAN_ID": "basic"}, "DEMO_SPEED=60: the demo clock runs only in local mode"},
+		{map[string]string{"DEMO_SPEED": "60", "METERING_ENDPOINT": "http://127.0.0.1:8090/api"}, "DEMO_SPEED=60: the demo clock runs only in local mode"},
+		{map[string]string{"METERING_CURRENCY": "US dollars"}, "METERING_CURRENCY"},
 	} {
 		_, err := FromEnv(env(tc.env))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -122,6 +128,21 @@ func TestEndpointErrorsHideUserInfo(t *testing.T) {
 		_, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep}))
 		if err == nil || !strings.HasPrefix(err.Error(), "METERING_ENDPOINT") || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: err = %v, want METERING_ENDPOINT refused without the secret", ep, err)
+		}
+	}
+}
+
+func TestDemoClockInLocalMode(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"DEMO_SPEED": "60", "METERING_CURRENCY": " USD "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DemoSpeed != 60 || c.Metering.Currency != "USD" {
+		t.Fatalf("DemoSpeed %v, Currency %q", c.DemoSpeed, c.Metering.Currency)
+	}
+	for _, name := range []string{"DEMO_SPEED", "METERING_CURRENCY"} {
+		if !slices.Contains(EnvNames(), name) {
+			t.Errorf("EnvNames lacks %s", name)
 		}
 	}
 }

@@ -434,6 +434,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	case err != nil:
 		// A try before this failure may have been recorded, whatever ended
 		// the call (a token that could not be renewed, say).
+		err = tries.explain(err)
 		return nil, &TransportError{Op: op, RequestID: x.requestID, CorrelationID: x.correlationID, Attempts: x.attempts, Err: err}
 	}
 	if x.status >= 300 {
@@ -523,6 +524,23 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 
 type attemptsKey struct{}
 
+// explain puts the last try's failure before a deadline or cancellation
+// that ended the call while it waited to retry: "connection refused"
+// says what is wrong, "context deadline exceeded" only when it gave up.
+func (t *tryCounts) explain(err error) error {
+	last := t.last.Load()
+	if last == nil || errors.Is(*last, context.DeadlineExceeded) || errors.Is(*last, context.Canceled) ||
+		!(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return err
+	}
+	n := t.sent.Load()
+	word := "tries"
+	if n == 1 {
+		word = "try"
+	}
+	return fmt.Errorf("%w (after %d %s; stopped waiting to retry: %w)", *last, n, word, err)
+}
+
 type policyFunc func(*policy.Request) (*http.Response, error)
 
 func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
@@ -568,7 +586,10 @@ func operationOf(path string) string {
 
 // tryCounts are one call's tries: how many were sent, and how many of those
 // got no definitive answer.
-type tryCounts struct{ sent, unanswered atomic.Int32 }
+type tryCounts struct {
+	sent, unanswered atomic.Int32
+	last             atomic.Pointer[error] // the last try's failure, if it failed
+}
 
 func countAttempt(req *policy.Request) (*http.Response, error) {
 	n, _ := req.Raw().Context().Value(attemptsKey{}).(*tryCounts)
@@ -578,6 +599,9 @@ func countAttempt(req *policy.Request) (*http.Response, error) {
 	resp, err := req.Next()
 	if n != nil && (err != nil || resp == nil || !definitive(resp.StatusCode)) {
 		n.unanswered.Add(1)
+	}
+	if n != nil && err != nil {
+		n.last.Store(&err)
 	}
 	return resp, err
 }

@@ -92,7 +92,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The rest of the body is not worth reading: end the connection.
 		w.Header().Set("Connection", "close")
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write([]byte(e.Message + "\n"))
+	s.writeErrorBody(w, r, e)
 }

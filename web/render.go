@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"time"
 )
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
@@ -36,15 +37,20 @@ func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 }
 
 // renderIndex writes the vote page with its counts, from the pre-rendered
-// parts when there are some.
-func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64) {
+// parts when there are some. A vote's page (votedAt set) also says which
+// hour's usage the vote was counted in.
+func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64, votedAt time.Time) {
 	p := s.opts.Page
 	if s.votePage == nil {
-		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2]})
+		var note string
+		if !votedAt.IsZero() {
+			note = voteHour(votedAt)
+		}
+		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Note: note})
 		return
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2])
+	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
 }

@@ -40,6 +40,8 @@ type Page struct {
 	Vote1    string
 	Vote2    string
 	GetValue string // label of the button that leads to the usage page
+	// Dimension is the custom meter a vote counts for (METERING_DIMENSION).
+	Dimension string
 }
 
 // Options wires a Server.
@@ -115,6 +117,8 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	s.routeStatic(r)
+	r.NotFound(s.notFound)
+	r.Get("/favicon.ico", s.favicon)
 	r.Get("/", s.index)
 	r.Post("/", s.vote)
 	if !s.opts.UsagePrivate {
@@ -137,6 +141,8 @@ func (s *Server) PrivateHandler() http.Handler {
 	}
 	if s.opts.UsagePrivate {
 		s.routeStatic(r)
+		r.NotFound(s.notFound)
+		r.Get("/favicon.ico", s.favicon)
 		s.routeUsage(r)
 	}
 	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
@@ -152,6 +158,7 @@ func (s *Server) routeUsage(r chi.Router) {
 	if s.opts.Usage != nil {
 		r.Get("/usage", s.usagePage)
 		r.Get("/api/usage", s.usageJSON)
+		r.Get("/api/usage.csv", s.usageCSV)
 	}
 }
 

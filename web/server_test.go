@@ -70,7 +70,7 @@ func boltStore(t *testing.T) testStore {
 	return st
 }
 
-var defaultPage = Page{Title: "Azure Voting Custom App", Vote1: "Cats", Vote2: "Dogs", GetValue: "Get last one day usage"}
+var defaultPage = Page{Title: "Azure Voting Custom App", Vote1: "Cats", Vote2: "Dogs", GetValue: "Get last one day usage", Dimension: "pervote"}
 
 type staticUsage struct{ u Usage }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // indexData is what templates/index.html renders.
 type indexData struct {
 	Page
 	Count1, Count2 int64
+	Note           string // after a vote: the UTC hour it was counted in
 }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
@@ -20,7 +22,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unavailable("The vote store is unavailable; try again in a moment.", err))
 		return
 	}
-	s.renderIndex(w, r, counts)
+	s.renderIndex(w, r, counts, time.Time{})
 }
 
 // vote handles every button of the form: a choice counts, reset zeroes the
@@ -37,9 +39,11 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var counts map[string]int64
 	var err error
+	var votedAt time.Time
 	switch choice {
 	case p.Vote1, p.Vote2:
-		counts, err = s.opts.Store.Vote(ctx, choice, s.opts.Now())
+		votedAt = s.opts.Now()
+		counts, err = s.opts.Store.Vote(ctx, choice, votedAt)
 		if err == nil {
 			s.opts.Metrics.countVote(choice)
 		}
@@ -60,7 +64,7 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unavailable("The vote store is unavailable; your vote was not counted. Try again in a moment.", err))
 		return
 	}
-	s.renderIndex(w, r, counts)
+	s.renderIndex(w, r, counts, votedAt)
 }
 
 // quote shortens and quotes user input for an error message.
