@@ -152,6 +152,9 @@ func (m *Main) openStore() (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS: %w", err)
 	}
+	if opts.Prefix, err = m.Config.RedisKeyPrefix(store.IsCluster(ro)); err != nil {
+		return nil, err
+	}
 	// go-redis connects lazily and reconnects by itself: an unreachable
 	// Redis at start only keeps /readyz at 503 until it appears.
 	st := store.NewRedis(ro, opts)

@@ -38,7 +38,7 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	applyClientSettings(&uo)
 	o = o.withDefaults()
 	s := &Redis{
-		rdb:     redis.NewUniversalClient(&uo),
+		rdb:     newClient(&uo),
 		prefix:  o.Prefix,
 		dim:     o.Dimension,
 		now:     o.Now,

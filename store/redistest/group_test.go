@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/azure-vote/azure-vote/store/redistest"
 )
@@ -58,8 +59,10 @@ func TestSentinelFailsOver(t *testing.T) {
 	if next != g.Servers()[1] {
 		t.Fatalf("Failover promoted %s", next.Addr())
 	}
+	killed := time.Now()
 	next.Stop()
 	if err := g.WaitMaster(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Sentinels promoted %s %v after its master was killed", old.Addr(), time.Since(killed).Round(time.Millisecond))
 }

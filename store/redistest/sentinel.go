@@ -38,14 +38,17 @@ type Sentinel struct {
 
 // StartSentinel starts the group and waits until every Sentinel knows the
 // replica and the two other Sentinels, and the replica is in sync.
+// serverArgs go to both data servers, e.g. "--min-replicas-to-write", "1".
 // Everything is stopped in Cleanup.
-func StartSentinel(tb testing.TB) *Sentinel {
+func StartSentinel(tb testing.TB, serverArgs ...string) *Sentinel {
 	tb.Helper()
 	g := &Sentinel{tb: tb}
 	tb.Cleanup(g.cleanup)
-	master := start(tb, nil)
+	master := start(tb, func(_ *Server, _ int, base []string) ([]string, error) {
+		return append(base, serverArgs...), nil
+	})
 	replica := start(tb, func(_ *Server, _ int, base []string) ([]string, error) {
-		return append(base, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port())), nil
+		return append(append(base, serverArgs...), "--replicaof", "127.0.0.1", strconv.Itoa(master.Port())), nil
 	})
 	g.data = []*Server{master, replica}
 	for range 3 {
