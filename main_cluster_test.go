@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func votesAndReport(t *testing.T, addr, prefix string) {
 // tag would fail every vote; the app refuses to start, in one line that
 // names REDIS_PREFIX and the fix.
 func TestClusterPrefixWithoutHashTagStops(t *testing.T) {
-	env := map[string]string{"REDIS": "127.0.0.1:1,127.0.0.1:2", "REDIS_PREFIX": "azure-vote:", "PORT": "1"}
+	env := map[string]string{"REDIS": "127.0.0.1:1,127.0.0.1:2", "REDIS_PREFIX": "azure-vote:", "PORT": strconv.Itoa(freePort(t))}
 	// Were it to start anyway, it would serve until this deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
