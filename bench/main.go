@@ -6,6 +6,7 @@
 //	go run ./bench                  16 connections, 10s per scenario
 //	go run ./bench -c 64 -d 30s     more connections, longer runs
 //	go run ./bench -only redis/vote -app ./azure-vote
+//	go run ./bench -faults          Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load
 //
 // Every server is a process of its own on a free port of 127.0.0.1, so its
 // peak memory can be read from /proc. After each vote run the votes stored
@@ -66,6 +67,8 @@ type options struct {
 	jsonPath string
 	appBin   string
 	only     []string
+	faults   bool          // run the fault benchmark instead
+	stall    time.Duration // how long the fault benchmark stops Redis
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +83,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "bench-results.json", "file for the JSON results (empty: none)")
 	fs.StringVar(&o.appBin, "app", "", "the app binary to run (default: build it from the module)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the app (info logs every request, as deployed)")
+	fs.BoolVar(&o.faults, "faults", false, "run the fault benchmark: Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load")
+	fs.DurationVar(&o.stall, "stall", 10*time.Second, "with -faults: how long Redis is stopped (SIGSTOP)")
 	only := fs.String("only", "", "comma-separated scenarios to run, e.g. redis/vote,reference/vote (default: all)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nscenarios: %s\n\nflags:\n", strings.Join(scenarioIDs(), ", "))
@@ -102,6 +107,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-count %d: must be 1-100", o.Count)
 	case o.MaxRequests < 1:
 		return o, fmt.Errorf("-n %d: must be positive", o.MaxRequests)
+	case o.stall <= 0 || o.stall > 10*time.Minute:
+		return o, fmt.Errorf("-stall %s: must be positive and at most 10m", o.stall)
 	}
 	if *only != "" {
 		known := scenarioIDs()
@@ -122,6 +129,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.faults {
+		return runFaults(ctx, o, stdout, stderr)
 	}
 	b, err := newBench(ctx, o, stderr)
 	if err != nil {
