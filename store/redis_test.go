@@ -238,3 +238,23 @@ func wantKeys(t *testing.T, raw *redis.Client, want ...string) {
 		t.Errorf("keys =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// A vote token is one key beside the others, under the same prefix (so the
+// same Cluster slot), that expires after the token's lifetime.
+func TestRedisVoteTokenKey(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{Prefix: "{azure-vote}:"})
+	if _, counted, err := s.VoteOnce(t.Context(), "Cats", "AB3DE7GHIJKLMNOPQRSTUVWXYZ", base); err != nil || !counted {
+		t.Fatalf("VoteOnce = %v, %v", counted, err)
+	}
+	raw := srv.Client()
+	wantKeys(t, raw,
+		"{azure-vote}:votes",
+		"{azure-vote}:usage:pervote:2026-11-22T08",
+		"{azure-vote}:usage-hours:pervote",
+		"{azure-vote}:vote-token:AB3DE7GHIJKLMNOPQRSTUVWXYZ",
+	)
+	if ttl := raw.PTTL(t.Context(), "{azure-vote}:vote-token:AB3DE7GHIJKLMNOPQRSTUVWXYZ").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
+		t.Errorf("token PTTL = %v, want about 24h", ttl)
+	}
+}
