@@ -47,9 +47,12 @@ func TestVoteTokenCountsOnce(t *testing.T) {
 	if got := f.usage(); got != 1 {
 		t.Fatalf("usage = %v after one form sent three times, want 1", got)
 	}
-	// The next form's token counts; a vote without one always counts.
-	_, body, _ := f.do("POST", "/", url.Values{"vote": {"Dogs"}, "token": {pageToken(t, page)}}, nil)
-	_, body, _ = f.do("POST", "/", url.Values{"vote": {"Dogs"}, "token": {pageToken(t, body)}}, nil)
+	// The used token with another choice is still the same vote; a page's
+	// new token counts; a vote without one always counts.
+	_, body, _ := f.do("POST", "/", url.Values{"vote": {"Dogs"}, "token": {tok}}, nil)
+	if code, _, _ := f.do("POST", "/", url.Values{"vote": {"Dogs"}, "token": {pageToken(t, body)}}, nil); code != 200 {
+		t.Fatalf("vote with a new page's token = %d", code)
+	}
 	for range 2 {
 		f.vote("Dogs")
 	}
