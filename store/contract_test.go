@@ -706,7 +706,7 @@ func checkOneWinner(t *testing.T, results []error) (winner int) {
 
 func hourOf(t time.Time) time.Time { return metering.HourOf(t) }
 
-func mustVote(t *testing.T, s Store, choice string, at time.Time) map[string]int64 {
+func mustVote(t testing.TB, s Store, choice string, at time.Time) map[string]int64 {
 	t.Helper()
 	counts, err := s.Vote(t.Context(), choice, at)
 	if err != nil {

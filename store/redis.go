@@ -23,6 +23,8 @@ type Redis struct {
 	voteTokens       string // the key of a vote token less the token
 	tokenTTL         time.Duration
 
+	groups redisGroups // votes and reads, grouped into round trips
+
 	vote, reset, update, carry, prune, renew, release *redis.Script
 }
 

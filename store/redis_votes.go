@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
@@ -210,17 +211,84 @@ func groupContext(group []*redisOp) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.WithoutCancel(group[0].ctx), latest)
 }
 
-// do sends op and waits for its answer or for ctx. A vote given up on may
-// still be applied with the round trip it went out in.
+// maxRedisGroup bounds the ops of one round trip, and so the script's run
+// time, during which Redis serves nobody else.
+const maxRedisGroup = 512
+
+// redisGroups is the group commit of votes and reads. At most one round trip
+// is in flight; every op that arrives meanwhile joins the next one. No timer:
+// an op that finds nothing in flight goes out at once, from its own
+// goroutine, so a lone vote waits for nothing but its round trip. While ops
+// keep arriving, one goroutine sends group after group until none waits.
+type redisGroups struct {
+	mu      sync.Mutex
+	busy    bool       // a round trip is in flight, or about to be
+	pending []*redisOp // arrived since it went out: the next group
+	spare   []*redisOp // the last group's array, reused for the next
+}
+
+// take removes the next group from pending; g.mu is held.
+func (g *redisGroups) take() []*redisOp {
+	n := min(len(g.pending), maxRedisGroup)
+	group := append(g.spare[:0], g.pending[:n]...)
+	g.spare = nil
+	rest := copy(g.pending, g.pending[n:])
+	clear(g.pending[rest:])
+	g.pending = g.pending[:rest]
+	return group
+}
+
+// done hands back an answered group and reports whether another one waits;
+// if none does, the next op to arrive sends its own.
+func (g *redisGroups) done(group []*redisOp) (more bool) {
+	clear(group)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.spare = group[:0]
+	g.busy = len(g.pending) > 0
+	return g.busy
+}
+
+// do sends op with the next round trip and waits for its answer or for
+// ctx. A vote given up on may still be applied with the round trip it went
+// out in, and ops that arrive later never join a round trip already under
+// way: a read always sees every vote acknowledged before it began.
 func (s *Redis) do(ctx context.Context, op *redisOp) error {
 	op.ctx = ctx
 	op.done = make(chan struct{}, 1)
-	s.applyGroup([]*redisOp{op})
+	g := &s.groups
+	g.mu.Lock()
+	g.pending = append(g.pending, op)
+	if g.busy {
+		g.mu.Unlock()
+	} else {
+		g.busy = true
+		group := g.take()
+		g.mu.Unlock()
+		s.applyGroup(group) // answers op too
+		if g.done(group) {
+			go s.drainGroups()
+		}
+	}
 	select {
 	case <-op.done:
 		return op.err
 	case <-ctx.Done():
 		return fmt.Errorf("store: %w", ctx.Err())
+	}
+}
+
+// drainGroups sends group after group until no op waits.
+func (s *Redis) drainGroups() {
+	g := &s.groups
+	for {
+		g.mu.Lock()
+		group := g.take()
+		g.mu.Unlock()
+		s.applyGroup(group)
+		if !g.done(group) {
+			return
+		}
 	}
 }
 
