@@ -35,16 +35,17 @@ func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 	_, _ = w.Write(page)
 }
 
-// renderIndex writes the vote page with its counts, from the pre-rendered
-// parts when there are some.
+// renderIndex writes the vote page with its counts and a fresh vote token,
+// from the pre-rendered parts when there are some.
 func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64) {
 	p := s.opts.Page
+	token := newVoteToken()
 	if s.votePage == nil {
-		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2]})
+		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Token: token})
 		return
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2])
+	page := s.votePage.appendTo(buf.AvailableBuffer(), token, counts[p.Vote1], counts[p.Vote2])
 	s.writePage(w, page)
 }
