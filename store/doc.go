@@ -43,8 +43,10 @@
 // A vote writes several keys in one script and the ledger scripts touch
 // several keys, which Redis Cluster allows only within one hash slot. With
 // Cluster the prefix must therefore carry a hash tag, e.g. "{azure-vote}:",
-// so that all keys of one installation share a slot. Sentinel and single
-// servers need nothing special.
+// so that all keys of one installation share a slot; the app's default
+// there is "{azure-vote}:", and it refuses a prefix without a tag
+// ([IsCluster] tells the mode). Without one every vote fails with CROSSSLOT
+// while PING still answers. Sentinel and single servers need nothing special.
 //
 // # bbolt data layout
 //
