@@ -149,10 +149,10 @@ func (g *sentinelGroup) settled(ctx context.Context, want string) error {
 			return err
 		}
 		if len(hp) != 2 || net.JoinHostPort(hp[0], hp[1]) != want {
-			return fmt.Errorf("Sentinel %s names %q", g.addrs[i], hp)
+			return fmt.Errorf("sentinel %s names %q", g.addrs[i], hp)
 		}
 		if others, err := c.Sentinels(ctx, sentinelMaster).Result(); err != nil || len(others) < 2 {
-			return fmt.Errorf("Sentinel %s knows %d others (%v)", g.addrs[i], len(others), err)
+			return fmt.Errorf("sentinel %s knows %d others (%v)", g.addrs[i], len(others), err)
 		}
 		rs, err := c.Replicas(ctx, sentinelMaster).Result()
 		if err != nil {
@@ -165,7 +165,7 @@ func (g *sentinelGroup) settled(ctx context.Context, want string) error {
 			}
 		}
 		if live < replicas {
-			return fmt.Errorf("Sentinel %s knows %d live replicas", g.addrs[i], live)
+			return fmt.Errorf("sentinel %s knows %d live replicas", g.addrs[i], live)
 		}
 	}
 	return nil

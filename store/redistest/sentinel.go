@@ -172,22 +172,22 @@ func (g *Sentinel) settled(ctx context.Context, want *Server) error {
 			return err
 		}
 		if addr != want.Addr() {
-			return fmt.Errorf("Sentinel %s names %s", s.Addr(), addr)
+			return fmt.Errorf("sentinel %s names %s", s.Addr(), addr)
 		}
 		sc := g.sentinelClient(s)
 		others, err := sc.Sentinels(ctx, SentinelMasterName).Result()
 		if err != nil {
-			return fmt.Errorf("Sentinel %s: %w", s.Addr(), err)
+			return fmt.Errorf("sentinel %s: %w", s.Addr(), err)
 		}
 		if len(others) < g.running(g.sentinels)-1 {
-			return fmt.Errorf("Sentinel %s knows %d other Sentinels", s.Addr(), len(others))
+			return fmt.Errorf("sentinel %s knows %d other Sentinels", s.Addr(), len(others))
 		}
 		replicas, err := sc.Replicas(ctx, SentinelMasterName).Result()
 		if err != nil {
-			return fmt.Errorf("Sentinel %s: %w", s.Addr(), err)
+			return fmt.Errorf("sentinel %s: %w", s.Addr(), err)
 		}
 		if live := countLive(replicas); live < g.running(g.data)-1 {
-			return fmt.Errorf("Sentinel %s knows %d live replicas", s.Addr(), live)
+			return fmt.Errorf("sentinel %s knows %d live replicas", s.Addr(), live)
 		}
 	}
 	role, err := want.Client().Info(ctx, "replication").Result()
@@ -236,10 +236,10 @@ func (g *Sentinel) running(servers []*Server) int {
 func (g *Sentinel) masterAddr(ctx context.Context, s *Server) (string, error) {
 	hp, err := g.sentinelClient(s).GetMasterAddrByName(ctx, SentinelMasterName).Result()
 	if err != nil {
-		return "", fmt.Errorf("Sentinel %s: %w", s.Addr(), err)
+		return "", fmt.Errorf("sentinel %s: %w", s.Addr(), err)
 	}
 	if len(hp) != 2 {
-		return "", fmt.Errorf("Sentinel %s: master address %q", s.Addr(), hp)
+		return "", fmt.Errorf("sentinel %s: master address %q", s.Addr(), hp)
 	}
 	return net.JoinHostPort(hp[0], hp[1]), nil
 }
