@@ -210,6 +210,9 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ resu
 		if err := b.rdb.FlushAll(ctx).Err(); err != nil {
 			return result{}, fmt.Errorf("empty redis: %w", err)
 		}
+		if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {
+			return result{}, fmt.Errorf("reset redis stats: %w", err)
+		}
 	}
 	if sc.Server == serverCeiling {
 		return b.runCeiling(ctx, sc, conns)
@@ -254,6 +257,15 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ resu
 	if rcpu1, err := b.redis.cpuTime(); err == nil && rcpuErr == nil && n > 0 && sc.Store == storeRedis {
 		res.RedisCPUPerRequestUS = perRequestUS(rcpu1-rcpu0, n)
 	}
+	if sc.Store == storeRedis {
+		calls, err := redisRoundTrips(ctx, b.rdb)
+		if err != nil {
+			return result{}, err
+		}
+		if calls > 0 {
+			res.RequestsPerRoundTrip = float64(n) / float64(calls)
+		}
+	}
 	if mem, err := srv.memory(); err == nil {
 		res.PeakRSSBytes, res.RSSAnonBytes, res.RSSFileBytes = mem.PeakRSS, mem.RssAnon, mem.RssFile
 	} else {
@@ -267,6 +279,33 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ resu
 		res.Loss = &lc
 	}
 	return res, nil
+}
+
+// redisRoundTrips counts the commands that carried requests since the
+// stats were reset: EXEC (the reference's votes), EVALSHA and EVAL (the
+// app's vote groups) and HGETALL outside them (pages). Commands inside a
+// MULTI or a script are counted by Redis too, so those are subtracted.
+func redisRoundTrips(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis commandstats: %w", err)
+	}
+	calls := func(cmd string) int64 {
+		_, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls=")
+		if !ok {
+			return 0
+		}
+		end := strings.IndexByte(rest, ',')
+		if end < 0 {
+			return 0
+		}
+		n, _ := strconv.ParseInt(rest[:end], 10, 64)
+		return n
+	}
+	exec, scripts := calls("exec"), calls("evalsha")+calls("eval")
+	// A MULTI holds one HGETALL; a script one too: the rest are page reads.
+	pages := calls("hgetall") - exec - scripts
+	return exec + scripts + max(0, pages), nil
 }
 
 // perRequestUS is CPU time per request in microseconds.

@@ -39,6 +39,9 @@ type result struct {
 	// request, on Redis scenarios; 0 otherwise. The app and the reference
 	// spend Redis's CPU differently, so only the sum compares them.
 	RedisCPUPerRequestUS float64 `json:"redisCpuPerRequestUs"`
+	// RequestsPerRoundTrip is how many requests shared a Redis round trip,
+	// warm-up included, on Redis scenarios; 0 otherwise.
+	RequestsPerRoundTrip float64 `json:"requestsPerRoundTrip,omitempty"`
 	// PeakRSSBytes is the server's VmHWM after the run; 0 when unknown.
 	PeakRSSBytes int64 `json:"peakRssBytes"`
 	// RSSAnonBytes (heap, stacks) and RSSFileBytes (the mapped binary) split
@@ -83,9 +86,12 @@ func (r result) totalCPU() float64 { return r.CPUPerRequestUS + r.RedisCPUPerReq
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (r result) summary() string {
-	s := fmt.Sprintf("%7s req/s  p50 %.2f ms  p99 %.2f ms  CPU %s µs/req (+Redis %s)  errors %d  peak RSS %s (anon %s, file %s)",
-		thousands(r.RPS), r.Latency.P50, r.Latency.P99, cpuUS(r.CPUPerRequestUS), cpuUS(r.totalCPU()), r.Errors,
+	s := fmt.Sprintf("%7s req/s  p50 %.2f ms  p99 %.2f ms  CPU %s µs/req  errors %d  peak RSS %s (anon %s, file %s)",
+		thousands(r.RPS), r.Latency.P50, r.Latency.P99, cpuUS(r.CPUPerRequestUS), r.Errors,
 		mb(r.PeakRSSBytes), mb(r.RSSAnonBytes), mb(r.RSSFileBytes))
+	if r.Store == storeRedis {
+		s += fmt.Sprintf("  with Redis %s µs/req  %.1f req/round trip", cpuUS(r.totalCPU()), r.RequestsPerRoundTrip)
+	}
 	if r.Loss != nil {
 		s += "  stored: " + r.Loss.String()
 	}
@@ -411,10 +417,13 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	if o.Count > 1 {
 		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s.\n\n", o.Count)
 	}
-	fmt.Fprintln(bw, "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req server | CPU µs/req server + Redis | errors | peak RSS | vs reference | of ceiling | loss check |")
-	fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(bw, "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req server | CPU µs/req server + Redis | req per Redis round trip | errors | peak RSS | vs reference | of ceiling | loss check |")
+	fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, res := range r.Results {
-		vs, ceil, loss, total := "—", "—", "—", "—"
+		vs, ceil, loss, total, perTrip := "—", "—", "—", "—", "—"
+		if res.RequestsPerRoundTrip > 0 {
+			perTrip = strconv.FormatFloat(res.RequestsPerRoundTrip, 'f', 1, 64)
+		}
 		if res.VsReference > 0 {
 			vs = fmt.Sprintf("%.2f×", res.VsReference)
 		}
@@ -430,10 +439,10 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		lat := fmt.Sprintf("%.2f | %.2f | %.2f", res.Latency.P50, res.Latency.P90, res.Latency.P99)
 		server, rss := cpuUS(res.CPUPerRequestUS), mb(res.PeakRSSBytes)
 		if res.Server == serverCeiling {
-			lat, server, rss = "— | — | —", "—", "—"
+			lat, server, rss, perTrip = "— | — | —", "—", "—", strconv.Itoa(ceilingDepth)
 		}
-		fmt.Fprintf(bw, "| %s | %d | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n",
-			res.Label(), res.Concurrency, thousands(res.RPS), lat, server, total, res.Errors, rss, vs, ceil, loss)
+		fmt.Fprintf(bw, "| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s |\n",
+			res.Label(), res.Concurrency, thousands(res.RPS), lat, server, total, perTrip, res.Errors, rss, vs, ceil, loss)
 	}
 	fmt.Fprintln(bw)
 	fmt.Fprintln(bw, "| target | measured | result |")
