@@ -3,8 +3,8 @@
 // reference server doing the same Redis work with go-redis and net/http
 // alone, and compares them.
 //
-//	go run ./bench                  16 connections, 10s per scenario
-//	go run ./bench -c 64 -d 30s     more connections, longer runs
+//	go run ./bench                  16 and 64 connections, 10s per scenario
+//	go run ./bench -c 64 -d 30s     one concurrency, longer runs
 //	go run ./bench -only redis/vote -app ./azure-vote
 //	go run ./bench -faults          Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load
 //
@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,7 +56,7 @@ const serveReferenceCmd = "serve-reference"
 
 // options are the command-line settings.
 type options struct {
-	Concurrency int           `json:"concurrency"`
+	Concurrency []int         `json:"concurrency"`
 	Duration    time.Duration `json:"-"`
 	Warmup      time.Duration `json:"-"`
 	MaxRequests int64         `json:"maxRequests"`
@@ -75,7 +76,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.Concurrency, "c", 16, "concurrent keep-alive connections")
+	conns := fs.String("c", "16,64", "concurrent keep-alive connections: one number, or several separated by commas, each run in turn")
 	fs.DurationVar(&o.Duration, "d", 10*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "warm-up before each measurement")
 	fs.IntVar(&o.Count, "count", 1, "rounds of all scenarios; each scenario reports its median run by req/s")
@@ -96,9 +97,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	for f := range strings.SplitSeq(*conns, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 || c > 4096 {
+			return o, fmt.Errorf("-c %q: each must be a number 1-4096", *conns)
+		}
+		if !slices.Contains(o.Concurrency, c) {
+			o.Concurrency = append(o.Concurrency, c)
+		}
+	}
 	switch {
-	case o.Concurrency < 1 || o.Concurrency > 4096:
-		return o, fmt.Errorf("-c %d: must be 1-4096", o.Concurrency)
 	case o.Duration <= 0 || o.Duration > time.Hour:
 		return o, fmt.Errorf("-d %s: must be positive and at most an hour", o.Duration)
 	case o.Warmup < 0 || o.Warmup > time.Minute:

@@ -198,6 +198,9 @@ func indexOrAppend[T comparable](list *[]T, v T) int {
 // ops: one voter giving up does not fail the others. Without a deadline the
 // client's I/O timeouts bound it.
 func groupContext(group []*redisOp) (context.Context, context.CancelFunc) {
+	if len(group) == 1 { // its own: no timer to set up
+		return group[0].ctx, func() {}
+	}
 	var latest time.Time
 	for _, op := range group {
 		d, ok := op.ctx.Deadline()
