@@ -53,6 +53,7 @@ func (r faultResult) storedRefused() int64 { return max(0, r.Stored-r.Acked) }
 // faultBench runs the app's processes for the fault runs.
 type faultBench struct {
 	opts     options
+	voters   int // the first -c: concurrent voters
 	log      io.Writer
 	tmp      string
 	appBin   string
@@ -67,7 +68,7 @@ func runFaults(ctx context.Context, o options, stdout, stderr io.Writer) (err er
 		return err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-	f := &faultBench{opts: o, log: stderr, tmp: tmp}
+	f := &faultBench{opts: o, voters: o.Concurrency[0], log: stderr, tmp: tmp}
 	if f.redisBin, err = exec.LookPath("redis-server"); err != nil {
 		return fmt.Errorf("redis-server is not on PATH (%w); install it with: apt-get install -y redis-server", err)
 	}
@@ -92,7 +93,7 @@ func runFaults(ctx context.Context, o options, stdout, stderr io.Writer) (err er
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "%s: %d voters...\n", r.name, o.Concurrency)
+		fmt.Fprintf(stderr, "%s: %d voters...\n", r.name, f.voters)
 		res, err := r.run(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
@@ -153,7 +154,7 @@ func (f *faultBench) measure(ctx context.Context, dir, redisAddr string, counter
 	if err := checkLoopback(base); err != nil {
 		return res, errors.Join(err, app.stop())
 	}
-	load := startVoterLoad(base, f.opts.Concurrency)
+	load := startVoterLoad(base, f.voters)
 	err = func() error {
 		if err := sleepCtx(ctx, faultBefore); err != nil {
 			return err

@@ -51,7 +51,7 @@ func TestFaultKillRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &faultBench{opts: o, log: &bytes.Buffer{}, tmp: t.TempDir()}
+	f := &faultBench{opts: o, voters: o.Concurrency[0], log: &bytes.Buffer{}, tmp: t.TempDir()}
 	if f.appBin, err = buildApp(t.Context(), f.tmp, f.log); err != nil {
 		t.Fatal(err)
 	}

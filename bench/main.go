@@ -84,7 +84,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "bench-results.json", "file for the JSON results (empty: none)")
 	fs.StringVar(&o.appBin, "app", "", "the app binary to run (default: build it from the module)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the app (info logs every request, as deployed)")
-	fs.BoolVar(&o.faults, "faults", false, "run the fault benchmark: Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load")
+	fs.BoolVar(&o.faults, "faults", false, "run the fault benchmark: Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load, with the first -c as voters")
 	fs.DurationVar(&o.stall, "stall", 10*time.Second, "with -faults: how long Redis is stopped (SIGSTOP)")
 	only := fs.String("only", "", "comma-separated scenarios to run, e.g. redis/vote,reference/vote (default: all)")
 	fs.Usage = func() {
