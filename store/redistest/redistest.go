@@ -6,8 +6,11 @@
 //	srv := redistest.Start(t)
 //	opts := &redis.UniversalOptions{Addrs: []string{srv.Addr()}}
 //
-// Stop and Restart kill and bring back the server on the same port, for tests
-// of what a client does while Redis is away.
+// Stop and Restart kill and bring back the server on the same port, Pause and
+// Resume stall it, for tests of what a client does while Redis is away.
+// StartCluster runs a Redis Cluster of three masters and three replicas, and
+// StartSentinel a master, a replica and three Sentinels, with their
+// failovers.
 package redistest
 
 import (
