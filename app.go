@@ -47,16 +47,17 @@ type Main struct {
 	// DEMO_SPEED, Run replaces it by the demo clock.
 	Now func() time.Time
 
-	store    Store
-	metering *meteringSetup
-	usage    *usageView
-	stopJobs context.CancelFunc
-	jobsDone func()
-	server   *http.Server
-	listener net.Listener
-	served   chan error
-	web      *web.Server
-	private  *privateServer
+	store       Store
+	redisPrefix string // of the store's keys, when it is Redis
+	metering    *meteringSetup
+	usage       *usageView
+	stopJobs    context.CancelFunc
+	jobsDone    func()
+	server      *http.Server
+	listener    net.Listener
+	served      chan error
+	web         *web.Server
+	private     *privateServer
 }
 
 // privateServer is the listener no public Service exposes.
@@ -207,16 +208,16 @@ func (m *Main) Drain(d time.Duration) {
 }
 
 func (m *Main) storeName() string {
-	dir, prefix := m.dataScope()
 	if m.Config.Redis != "" {
-		return "redis (" + prefix + ")"
+		return "redis (" + m.redisPrefix + ")"
 	}
+	dir, _ := m.dataScope("")
 	return "embedded (" + dir + ")"
 }
 
 func (m *Main) openStore() (Store, error) {
-	dir, prefix := m.dataScope()
-	opts := store.Options{Prefix: prefix, Dimension: m.Config.Metering.Dimension}
+	dir, _ := m.dataScope("")
+	opts := store.Options{Dimension: m.Config.Metering.Dimension}
 	if m.Config.Redis == "" {
 		st, err := store.OpenBolt(dir, opts)
 		if err != nil {
@@ -228,6 +229,12 @@ func (m *Main) openStore() (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS: %w", err)
 	}
+	base, err := m.Config.RedisKeyPrefix(store.IsCluster(ro))
+	if err != nil {
+		return nil, err
+	}
+	_, opts.Prefix = m.dataScope(base)
+	m.redisPrefix = opts.Prefix
 	// go-redis connects lazily and reconnects by itself: an unreachable
 	// Redis at start only keeps /readyz at 503 until it appears.
 	st := store.NewRedis(ro, opts)

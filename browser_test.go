@@ -269,7 +269,7 @@ func TestBrowserVotingAndUsage(t *testing.T) {
 		counted, service float64
 	}{{5 * time.Hour, 6, 9}, {8 * time.Hour, 7, 4}} {
 		for range int(h.counted) {
-			if _, err := m.store.Vote(ctx, "Dogs", t0.Add(-h.ago)); err != nil {
+			if _, _, err := m.store.VoteOnce(ctx, "Dogs", "", t0.Add(-h.ago)); err != nil {
 				t.Fatal(err)
 			}
 		}

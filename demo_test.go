@@ -111,7 +111,7 @@ func TestDemoClockResumesAfterItsLastHour(t *testing.T) {
 	env := map[string]string{"DATA_DIR": dir, "DEMO_SPEED": "3600", "METERING_SCHEDULE": quietSchedule}
 	m, _ := startMain(t, env)
 	later := m.Now().Add(5 * time.Hour)
-	if _, err := m.store.Vote(context.Background(), "Cats", later); err != nil {
+	if _, _, err := m.store.VoteOnce(context.Background(), "Cats", "", later); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Close(); err != nil {
@@ -258,7 +258,7 @@ func TestUnresolvedBeforeTheWindowAtTheTop(t *testing.T) {
 	m, _ := startMain(t, map[string]string{"METERING_SCHEDULE": quietSchedule})
 	ctx := context.Background()
 	old := metering.HourOf(m.Now()).Add(-3 * 24 * time.Hour)
-	if _, err := m.store.Vote(ctx, "Cats", old); err != nil {
+	if _, _, err := m.store.VoteOnce(ctx, "Cats", "", old); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := m.store.Records(ctx, "pervote")

@@ -87,8 +87,9 @@ func demoLoop(c config.Config) time.Duration {
 
 // dataScope keeps a demo's data apart from real usage: the demo clock runs
 // ahead of the wall clock, and its hours must never be reported for real.
-func (m *Main) dataScope() (dir, prefix string) {
-	dir, prefix = m.Config.DataDir, m.Config.RedisPrefix
+// prefix is the Redis key prefix of real data.
+func (m *Main) dataScope(base string) (dir, prefix string) {
+	dir, prefix = m.Config.DataDir, base
 	if m.Config.DemoSpeed > 0 {
 		dir, prefix = filepath.Join(dir, "demo"), prefix+"demo:"
 	}

@@ -28,10 +28,13 @@ type scenario struct {
 const (
 	serverApp       = "app"
 	serverReference = "reference"
-	storeRedis      = "redis"
-	storeBolt       = "bolt"
-	opVote          = "vote"
-	opPage          = "page"
+	// serverCeiling is no server: a Go loop pipelining the reference's
+	// commands straight to Redis, the most the machine's Redis can do.
+	serverCeiling = "ceiling"
+	storeRedis    = "redis"
+	storeBolt     = "bolt"
+	opVote        = "vote"
+	opPage        = "page"
 )
 
 // allScenarios lists the scenarios in the order they run and are printed:
@@ -40,8 +43,10 @@ func allScenarios() []scenario {
 	return []scenario{
 		{serverReference, storeRedis, opVote},
 		{serverApp, storeRedis, opVote},
+		{serverCeiling, storeRedis, opVote},
 		{serverReference, storeRedis, opPage},
 		{serverApp, storeRedis, opPage},
+		{serverCeiling, storeRedis, opPage},
 		{serverApp, storeBolt, opVote},
 		{serverApp, storeBolt, opPage},
 	}
@@ -49,8 +54,8 @@ func allScenarios() []scenario {
 
 // ID names the scenario on the command line: reference/vote, redis/page...
 func (s scenario) ID() string {
-	if s.Server == serverReference {
-		return serverReference + "/" + s.Op
+	if s.Server == serverReference || s.Server == serverCeiling {
+		return s.Server + "/" + s.Op
 	}
 	return s.Store + "/" + s.Op
 }
@@ -64,6 +69,8 @@ func (s scenario) Label() string {
 	switch {
 	case s.Server == serverReference:
 		return "reference (net/http + go-redis): " + req
+	case s.Server == serverCeiling:
+		return "ceiling (redis-server alone, pipelined): " + req
 	case s.Store == storeRedis:
 		return "app, Redis: " + req
 	default:
@@ -171,23 +178,25 @@ func (b *bench) close() error {
 // the report then holds the runs done so far.
 func (b *bench) runAll(ctx context.Context) (*report, error) {
 	r := &report{Machine: b.machine, Options: b.opts, Started: time.Now().UTC()}
-	fmt.Fprintf(b.log, "%d connections, %s warm-up + %s per scenario, %d round(s)\n",
+	fmt.Fprintf(b.log, "%v connections, %s warm-up + %s per scenario, %d round(s)\n",
 		b.opts.Concurrency, b.opts.Warmup, b.opts.Duration, b.opts.Count)
 	var err error
 rounds:
 	for round := 1; round <= b.opts.Count; round++ {
-		for _, sc := range allScenarios() {
-			if len(b.opts.only) > 0 && !slices.Contains(b.opts.only, sc.ID()) {
-				continue
+		for _, conns := range b.opts.Concurrency {
+			for _, sc := range allScenarios() {
+				if len(b.opts.only) > 0 && !slices.Contains(b.opts.only, sc.ID()) {
+					continue
+				}
+				res, rerr := b.runScenario(ctx, sc, conns)
+				if rerr != nil {
+					err = fmt.Errorf("%s at %d connections: %w", sc.ID(), conns, rerr)
+					break rounds
+				}
+				res.Round = round
+				fmt.Fprintf(b.log, "%-15s c=%-3d #%d  %s\n", sc.ID(), conns, round, res.summary())
+				r.Runs = append(r.Runs, res)
 			}
-			res, rerr := b.runScenario(ctx, sc)
-			if rerr != nil {
-				err = fmt.Errorf("%s: %w", sc.ID(), rerr)
-				break rounds
-			}
-			res.Round = round
-			fmt.Fprintf(b.log, "%-15s #%d  %s\n", sc.ID(), round, res.summary())
-			r.Runs = append(r.Runs, res)
 		}
 	}
 	r.finish()
@@ -196,11 +205,17 @@ rounds:
 
 // runScenario starts a fresh server (and empties Redis), so that each
 // measurement starts from the same state and its peak memory is its own.
-func (b *bench) runScenario(ctx context.Context, sc scenario) (_ result, err error) {
+func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ result, err error) {
 	if sc.Store == storeRedis {
 		if err := b.rdb.FlushAll(ctx).Err(); err != nil {
 			return result{}, fmt.Errorf("empty redis: %w", err)
 		}
+		if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil {
+			return result{}, fmt.Errorf("reset redis stats: %w", err)
+		}
+	}
+	if sc.Server == serverCeiling {
+		return b.runCeiling(ctx, sc, conns)
 	}
 	srv, base, err := b.startServer(ctx, sc)
 	if err != nil {
@@ -222,21 +237,33 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (_ result, err err
 	}
 	spec := loadSpec{
 		URL: base + "/", Method: http.MethodGet,
-		Concurrency: b.opts.Concurrency, Warmup: b.opts.Warmup, Duration: b.opts.Duration,
+		Concurrency: conns, Warmup: b.opts.Warmup, Duration: b.opts.Duration,
 		MaxRequests: b.opts.MaxRequests,
 	}
 	if sc.Op == opVote {
 		spec.Method, spec.Forms = http.MethodPost, voteForms()
 	}
 	cpu0, cpuErr := srv.cpuTime()
+	rcpu0, rcpuErr := b.redis.cpuTime()
 	lr, err := runLoad(ctx, spec)
 	if err != nil {
 		return result{}, err
 	}
-	res := newResult(sc, b.opts.Concurrency, lr)
-	if cpu1, err := srv.cpuTime(); err == nil && cpuErr == nil {
-		if n := lr.OKTotal + lr.ErrorsTotal; n > 0 {
-			res.CPUPerRequestUS = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+	res := newResult(sc, conns, lr)
+	n := lr.OKTotal + lr.ErrorsTotal
+	if cpu1, err := srv.cpuTime(); err == nil && cpuErr == nil && n > 0 {
+		res.CPUPerRequestUS = perRequestUS(cpu1-cpu0, n)
+	}
+	if rcpu1, err := b.redis.cpuTime(); err == nil && rcpuErr == nil && n > 0 && sc.Store == storeRedis {
+		res.RedisCPUPerRequestUS = perRequestUS(rcpu1-rcpu0, n)
+	}
+	if sc.Store == storeRedis {
+		calls, err := redisRoundTrips(ctx, b.rdb)
+		if err != nil {
+			return result{}, err
+		}
+		if calls > 0 {
+			res.RequestsPerRoundTrip = float64(n) / float64(calls)
 		}
 	}
 	if mem, err := srv.memory(); err == nil {
@@ -252,6 +279,38 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (_ result, err err
 		res.Loss = &lc
 	}
 	return res, nil
+}
+
+// redisRoundTrips counts the commands that carried requests since the
+// stats were reset: EXEC (the reference's votes), EVALSHA and EVAL (the
+// app's vote groups) and HGETALL outside them (pages). Commands inside a
+// MULTI or a script are counted by Redis too, so those are subtracted.
+func redisRoundTrips(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis commandstats: %w", err)
+	}
+	calls := func(cmd string) int64 {
+		_, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls=")
+		if !ok {
+			return 0
+		}
+		end := strings.IndexByte(rest, ',')
+		if end < 0 {
+			return 0
+		}
+		n, _ := strconv.ParseInt(rest[:end], 10, 64)
+		return n
+	}
+	exec, scripts := calls("exec"), calls("evalsha")+calls("eval")
+	// A MULTI holds one HGETALL; a script one too: the rest are page reads.
+	pages := calls("hgetall") - exec - scripts
+	return exec + scripts + max(0, pages), nil
+}
+
+// perRequestUS is CPU time per request in microseconds.
+func perRequestUS(cpu time.Duration, requests int64) float64 {
+	return float64(cpu) / float64(time.Microsecond) / float64(requests)
 }
 
 // startServer starts the scenario's server and waits until it is ready.

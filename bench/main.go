@@ -3,9 +3,10 @@
 // reference server doing the same Redis work with go-redis and net/http
 // alone, and compares them.
 //
-//	go run ./bench                  16 connections, 10s per scenario
-//	go run ./bench -c 64 -d 30s     more connections, longer runs
+//	go run ./bench                  16 and 64 connections, 10s per scenario
+//	go run ./bench -c 64 -d 30s     one concurrency, longer runs
 //	go run ./bench -only redis/vote -app ./azure-vote
+//	go run ./bench -faults          Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load
 //
 // Every server is a process of its own on a free port of 127.0.0.1, so its
 // peak memory can be read from /proc. After each vote run the votes stored
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +56,7 @@ const serveReferenceCmd = "serve-reference"
 
 // options are the command-line settings.
 type options struct {
-	Concurrency int           `json:"concurrency"`
+	Concurrency []int         `json:"concurrency"`
 	Duration    time.Duration `json:"-"`
 	Warmup      time.Duration `json:"-"`
 	MaxRequests int64         `json:"maxRequests"`
@@ -66,13 +68,15 @@ type options struct {
 	jsonPath string
 	appBin   string
 	only     []string
+	faults   bool          // run the fault benchmark instead
+	stall    time.Duration // how long the fault benchmark stops Redis
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.Concurrency, "c", 16, "concurrent keep-alive connections")
+	conns := fs.String("c", "16,64", "concurrent keep-alive connections: one number, or several separated by commas, each run in turn")
 	fs.DurationVar(&o.Duration, "d", 10*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "warm-up before each measurement")
 	fs.IntVar(&o.Count, "count", 1, "rounds of all scenarios; each scenario reports its median run by req/s")
@@ -80,6 +84,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "bench-results.json", "file for the JSON results (empty: none)")
 	fs.StringVar(&o.appBin, "app", "", "the app binary to run (default: build it from the module)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "LOG_LEVEL of the app (info logs every request, as deployed)")
+	fs.BoolVar(&o.faults, "faults", false, "run the fault benchmark: Redis SIGKILL, SIGSTOP and Sentinel failovers under vote load, with the first -c as voters")
+	fs.DurationVar(&o.stall, "stall", 10*time.Second, "with -faults: how long Redis is stopped (SIGSTOP)")
 	only := fs.String("only", "", "comma-separated scenarios to run, e.g. redis/vote,reference/vote (default: all)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nscenarios: %s\n\nflags:\n", strings.Join(scenarioIDs(), ", "))
@@ -91,9 +97,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	for f := range strings.SplitSeq(*conns, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 || c > 4096 {
+			return o, fmt.Errorf("-c %q: each must be a number 1-4096", *conns)
+		}
+		if !slices.Contains(o.Concurrency, c) {
+			o.Concurrency = append(o.Concurrency, c)
+		}
+	}
 	switch {
-	case o.Concurrency < 1 || o.Concurrency > 4096:
-		return o, fmt.Errorf("-c %d: must be 1-4096", o.Concurrency)
 	case o.Duration <= 0 || o.Duration > time.Hour:
 		return o, fmt.Errorf("-d %s: must be positive and at most an hour", o.Duration)
 	case o.Warmup < 0 || o.Warmup > time.Minute:
@@ -102,6 +115,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-count %d: must be 1-100", o.Count)
 	case o.MaxRequests < 1:
 		return o, fmt.Errorf("-n %d: must be positive", o.MaxRequests)
+	case o.stall <= 0 || o.stall > 10*time.Minute:
+		return o, fmt.Errorf("-stall %s: must be positive and at most 10m", o.stall)
 	}
 	if *only != "" {
 		known := scenarioIDs()
@@ -122,6 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.faults {
+		return runFaults(ctx, o, stdout, stderr)
 	}
 	b, err := newBench(ctx, o, stderr)
 	if err != nil {

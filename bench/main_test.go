@@ -43,12 +43,21 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Results) != len(allScenarios()) || len(r.Targets) != 6 {
+	if len(r.Results) != len(allScenarios()) || len(r.Targets) != 7 {
 		t.Fatalf("%d results, %d targets:\n%s", len(r.Results), len(r.Targets), stdout.String())
 	}
 	for _, res := range r.Results {
+		if res.Server == serverCeiling {
+			if res.OK == 0 || res.RedisCPUPerRequestUS == 0 {
+				t.Errorf("%s: %+v", res.ID, res)
+			}
+			continue
+		}
 		if res.OK == 0 || res.Errors != 0 || res.PeakRSSBytes == 0 || res.CPUPerRequestUS == 0 {
 			t.Errorf("%s: %+v", res.ID, res)
+		}
+		if res.Store == storeRedis && res.RedisCPUPerRequestUS == 0 {
+			t.Errorf("%s: no Redis CPU", res.ID)
 		}
 		if (res.Op == opVote) != (res.Loss != nil) || (res.Loss != nil && !res.Loss.OK) {
 			t.Errorf("%s: loss check %+v", res.ID, res.Loss)

@@ -216,22 +216,29 @@ func startRedis(ctx context.Context, dir string) (*proc, string, error) {
 	}
 	var addr string
 	p, _, err := startOnFreePort(func(port int) (*proc, error) {
-		p, err := startProc("redis-server", bin, []string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir,
-			"--daemonize", "no", "--logfile", "",
-		}, os.Environ(), filepath.Join(dir, "redis.log"))
-		if err != nil {
-			return nil, err
-		}
 		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := p.waitPing(ctx, addr); err != nil {
-			_ = p.stop()
-			return nil, err
-		}
-		return p, nil
+		return startRedisOn(ctx, bin, "redis-server", dir, port)
 	})
 	return p, addr, err
+}
+
+// startRedisOn runs redis-server bin on port with dir as its directory and
+// extra arguments after the defaults (nothing saved), and waits for its PING.
+func startRedisOn(ctx context.Context, bin, name, dir string, port int, extra ...string) (*proc, error) {
+	args := append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--daemonize", "no", "--logfile", "",
+	}, extra...)
+	p, err := startProc(name, bin, args, os.Environ(), filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitPing(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 func (p *proc) waitPing(ctx context.Context, addr string) error {

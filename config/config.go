@@ -33,8 +33,11 @@ type Config struct {
 	LogLevel    slog.Level // LOG_LEVEL
 	Redis       string     // REDIS: empty selects the embedded store
 	RedisPwd    string     // REDIS_PWD
-	RedisPrefix string     // REDIS_PREFIX
-	DataDir     string     // DATA_DIR: the embedded store's directory
+	RedisPrefix string     // REDIS_PREFIX; see RedisKeyPrefix for Redis Cluster
+	// RedisPrefixSet says REDIS_PREFIX was given: with Redis Cluster the
+	// default is then DefaultClusterPrefix.
+	RedisPrefixSet bool
+	DataDir        string // DATA_DIR: the embedded store's directory
 	// DemoSpeed (DEMO_SPEED) runs the app's clock this many times faster
 	// than the wall clock, in local mode only: 60 makes a minute an hour.
 	// Zero is the wall clock.
@@ -164,18 +167,19 @@ const DefaultMaxConnections = 1024
 func FromEnv(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Title:       p.str("TITLE", DefaultTitle),
-		Vote1:       p.str("VOTE1VALUE", DefaultVote1),
-		Vote2:       p.str("VOTE2VALUE", DefaultVote2),
-		GetValue:    p.str("GETVALUE", DefaultGetValue),
-		ShowHost:    p.boolean("SHOWHOST"),
-		Port:        p.integer("PORT", DefaultPort),
-		LogLevel:    p.level("LOG_LEVEL"),
-		Redis:       strings.TrimSpace(getenv("REDIS")),
-		RedisPwd:    getenv("REDIS_PWD"),
-		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
-		DataDir:     p.str("DATA_DIR", DefaultDataDir),
-		DemoSpeed:   p.quantity("DEMO_SPEED"),
+		Title:          p.str("TITLE", DefaultTitle),
+		Vote1:          p.str("VOTE1VALUE", DefaultVote1),
+		Vote2:          p.str("VOTE2VALUE", DefaultVote2),
+		GetValue:       p.str("GETVALUE", DefaultGetValue),
+		ShowHost:       p.boolean("SHOWHOST"),
+		Port:           p.integer("PORT", DefaultPort),
+		LogLevel:       p.level("LOG_LEVEL"),
+		Redis:          strings.TrimSpace(getenv("REDIS")),
+		RedisPwd:       getenv("REDIS_PWD"),
+		RedisPrefix:    p.str("REDIS_PREFIX", DefaultPrefix),
+		RedisPrefixSet: strings.TrimSpace(getenv("REDIS_PREFIX")) != "",
+		DataDir:        p.str("DATA_DIR", DefaultDataDir),
+		DemoSpeed:      p.quantity("DEMO_SPEED"),
 		Metering: Metering{
 			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ var (
 	bucketVotes  = []byte("votes")
 	bucketUsage  = []byte("usage")
 	bucketLedger = []byte("ledger")
+	// Vote tokens: token -> expiry, and expiry+token -> nothing, the
+	// index that housekeeping walks oldest first.
+	bucketTokens      = []byte("vote-tokens")
+	bucketTokenExpiry = []byte("vote-token-expiry")
 )
 
 const (
@@ -43,10 +48,11 @@ var errBoltClosed = errors.New("store: the embedded store is closed")
 // Bolt is the store in an embedded bbolt file, for running without Redis.
 // Every vote is durable (fsynced) when Vote returns.
 type Bolt struct {
-	db   *bolt.DB
-	path string
-	dim  string
-	now  func() time.Time
+	db       *bolt.DB
+	path     string
+	dim      string
+	now      func() time.Time
+	tokenTTL time.Duration
 
 	// Only one process can open the file, so the reporter lock lives here.
 	mu    sync.Mutex
@@ -62,13 +68,14 @@ type Bolt struct {
 }
 
 type voteRequest struct {
-	choice, hour []byte
-	done         chan voteResult // buffered: the committer never waits on a voter
+	choice, hour, token []byte          // token nil: none
+	done                chan voteResult // buffered: the committer never waits on a voter
 }
 
 type voteResult struct {
-	counts map[string]int64
-	err    error
+	counts  map[string]int64
+	counted bool
+	err     error
 }
 
 type boltLockState struct {
@@ -92,8 +99,10 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketVotes); err != nil {
-			return err
+		for _, name := range [][]byte{bucketVotes, bucketTokens, bucketTokenExpiry} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
 		}
 		if _, err := nestedBucket(tx, bucketUsage, o.Dimension); err != nil {
 			return err
@@ -106,7 +115,7 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
 	}
 	b := &Bolt{
-		db: db, path: path, dim: o.Dimension, now: o.Now, locks: map[string]boltLockState{},
+		db: db, path: path, dim: o.Dimension, now: o.Now, tokenTTL: o.TokenTTL, locks: map[string]boltLockState{},
 		votes: make(chan voteRequest), quit: make(chan struct{}), committed: make(chan struct{}),
 	}
 	go b.commitVotes()
@@ -117,26 +126,42 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 func (b *Bolt) Path() string { return b.path }
 
 // Vote adds 1 to choice's count and to the usage of the UTC hour of at, and
-// returns the counts after the vote. The vote is on disk (fsynced) when Vote
-// returns without error; concurrent votes share a transaction.
+// returns the counts after the vote: VoteOnce without a token.
 func (b *Bolt) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
+	counts, _, err := b.VoteOnce(ctx, choice, "", at)
+	return counts, err
+}
+
+// VoteOnce adds 1 to choice's count and to the usage of the UTC hour of at,
+// unless a vote with the same token was counted in the last TokenTTL, and
+// returns the counts after it and whether this vote counted. The token and
+// the vote are written in one transaction. The vote is on disk (fsynced)
+// when VoteOnce returns without error; concurrent votes share a transaction.
+// A vote with no token ("") always counts.
+func (b *Bolt) VoteOnce(ctx context.Context, choice, token string, at time.Time) (map[string]int64, bool, error) {
+	if err := checkToken(token); err != nil {
+		return nil, false, err
+	}
 	req := voteRequest{choice: []byte(choice), hour: []byte(hourLabel(at)), done: make(chan voteResult, 1)}
+	if token != "" {
+		req.token = []byte(token)
+	}
 	select {
 	case b.votes <- req:
 	case <-b.quit:
-		return nil, errBoltClosed
+		return nil, false, errBoltClosed
 	case <-ctx.Done():
-		return nil, fmt.Errorf("store: vote: %w", ctx.Err())
+		return nil, false, fmt.Errorf("store: vote: %w", ctx.Err())
 	}
 	select {
 	case res := <-req.done:
 		if res.err != nil {
-			return nil, fmt.Errorf("store: vote: %w", res.err)
+			return nil, false, fmt.Errorf("store: vote: %w", res.err)
 		}
-		return res.counts, nil
+		return res.counts, res.counted, nil
 	case <-ctx.Done():
 		// It may still be committed, but it is not acknowledged.
-		return nil, fmt.Errorf("store: vote: %w", ctx.Err())
+		return nil, false, fmt.Errorf("store: vote: %w", ctx.Err())
 	}
 }
 
@@ -162,21 +187,33 @@ func (b *Bolt) commitVotes() {
 				break more
 			}
 		}
-		counts := make([]map[string]int64, len(batch))
+		results := make([]voteResult, len(batch))
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			votes := tx.Bucket(bucketVotes)
 			usage, err := nestedBucket(tx, bucketUsage, b.dim)
 			if err != nil {
 				return err
 			}
+			tokens := newBoltTokens(tx, b.now(), b.tokenTTL)
+			// Forget at least as many expired tokens as the batch can add.
+			if err := tokens.expire(len(batch) + 1); err != nil {
+				return err
+			}
 			for i, req := range batch {
-				if err := increment(votes, req.choice); err != nil {
+				fresh, err := tokens.mark(req.token)
+				if err != nil {
 					return err
 				}
-				if err := increment(usage, req.hour); err != nil {
-					return err
+				if fresh {
+					if err := increment(votes, req.choice); err != nil {
+						return err
+					}
+					if err := increment(usage, req.hour); err != nil {
+						return err
+					}
 				}
-				if counts[i], err = readCounts(votes); err != nil {
+				results[i].counted = fresh
+				if results[i].counts, err = readCounts(votes); err != nil {
 					return err
 				}
 			}
@@ -187,7 +224,7 @@ func (b *Bolt) commitVotes() {
 			if err != nil {
 				req.done <- voteResult{err: err}
 			} else {
-				req.done <- voteResult{counts: counts[i]}
+				req.done <- results[i]
 			}
 		}
 	}
@@ -459,6 +496,66 @@ func subBucket(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
 		return nil
 	}
 	return p.Bucket([]byte(name))
+}
+
+// boltTokens marks vote tokens inside one transaction.
+type boltTokens struct {
+	byToken, byExpiry *bolt.Bucket
+	now               time.Time
+	expires           []byte // of a token marked now: 8 bytes, big-endian Unix ns
+}
+
+func newBoltTokens(tx *bolt.Tx, now time.Time, ttl time.Duration) *boltTokens {
+	return &boltTokens{
+		byToken:  tx.Bucket(bucketTokens),
+		byExpiry: tx.Bucket(bucketTokenExpiry),
+		now:      now,
+		expires:  binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixNano())),
+	}
+}
+
+// mark records token and reports true, or reports false if it is recorded
+// and not expired. A nil token is never recorded and always fresh.
+func (t *boltTokens) mark(token []byte) (bool, error) {
+	if token == nil {
+		return true, nil
+	}
+	if old := t.byToken.Get(token); old != nil {
+		if !t.expired(old) {
+			return false, nil
+		}
+		if err := t.byExpiry.Delete(append(bytes.Clone(old), token...)); err != nil {
+			return false, err
+		}
+	}
+	if err := t.byToken.Put(token, t.expires); err != nil {
+		return false, err
+	}
+	return true, t.byExpiry.Put(append(bytes.Clone(t.expires), token...), nil)
+}
+
+func (t *boltTokens) expired(expiry []byte) bool {
+	return len(expiry) != 8 || int64(binary.BigEndian.Uint64(expiry)) <= t.now.UnixNano()
+}
+
+// expire forgets up to n expired tokens, oldest first.
+func (t *boltTokens) expire(n int) error {
+	c := t.byExpiry.Cursor()
+	for k, _ := c.First(); k != nil && n > 0 && len(k) > 8 && t.expired(k[:8]); k, _ = c.First() {
+		k = bytes.Clone(k) // a delete may reuse the page it points into
+		expiry, token := k[:8], k[8:]
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		// The token may have been marked again since, with a later expiry.
+		if v := t.byToken.Get(token); v != nil && bytes.Equal(v, expiry) {
+			if err := t.byToken.Delete(token); err != nil {
+				return err
+			}
+		}
+		n--
+	}
+	return nil
 }
 
 // increment adds 1 to the decimal count at key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,4 +156,52 @@ func TestBoltGroupCommit(t *testing.T) {
 	if counts["Cats"] != acked.Load() || len(recs) != 1 || recs[0].Counted != float64(acked.Load()) {
 		t.Fatalf("acknowledged %d votes, stored %d, usage %+v", acked.Load(), counts["Cats"], recs)
 	}
+}
+
+// Expired vote tokens are forgotten as votes go on, so the token buckets
+// hold about one lifetime of tokens, never the whole history.
+func TestBoltForgetsExpiredTokens(t *testing.T) {
+	var now atomic.Int64
+	now.Store(base.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	s := openBolt(t, t.TempDir(), Options{Now: clock, TokenTTL: time.Hour})
+	for i := range 10 {
+		if _, counted, err := s.VoteOnce(t.Context(), "Cats", "old-token-"+strconv.Itoa(i), base); err != nil || !counted {
+			t.Fatalf("vote %d: %v, %v", i, counted, err)
+		}
+	}
+	if n := tokenEntries(t, s); n != 20 {
+		t.Fatalf("%d token entries after 10 tokened votes, want 20 (token and expiry index)", n)
+	}
+	now.Add(int64(time.Hour + time.Second))
+	// Each commit forgets more expired tokens than it can add.
+	for range 10 {
+		mustVote(t, s, "Dogs", base)
+	}
+	if n := tokenEntries(t, s); n != 0 {
+		t.Errorf("%d token entries left after every token expired", n)
+	}
+	// An expired token counts again, and is remembered again.
+	if _, counted, err := s.VoteOnce(t.Context(), "Cats", "old-token-0", base); err != nil || !counted {
+		t.Fatalf("expired token: %v, %v; want counted", counted, err)
+	}
+	if _, counted, err := s.VoteOnce(t.Context(), "Cats", "old-token-0", base); err != nil || counted {
+		t.Fatalf("token marked again: %v, %v; want not counted", counted, err)
+	}
+	if n := tokenEntries(t, s); n != 2 {
+		t.Errorf("%d token entries, want 2", n)
+	}
+}
+
+func tokenEntries(t *testing.T, s *Bolt) int {
+	t.Helper()
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketTokens).Stats().KeyN + tx.Bucket(bucketTokenExpiry).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 // Store is what both implementations offer; the contract runs against it.
 type Store interface {
 	Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error)
+	VoteOnce(ctx context.Context, choice, token string, at time.Time) (map[string]int64, bool, error)
 	Counts(ctx context.Context) (map[string]int64, error)
 	Reset(ctx context.Context) (map[string]int64, error)
 	Ping(ctx context.Context) error
@@ -164,6 +166,120 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		}
 	})
 
+	t.Run("VoteTokenCountsOnce", func(t *testing.T) {
+		s := openNow(t)
+		steps := []struct {
+			choice, token string
+			counted       bool
+			want          map[string]int64
+		}{
+			{"Cats", "token-a-0123456789", true, map[string]int64{"Cats": 1}},
+			{"Cats", "token-a-0123456789", false, map[string]int64{"Cats": 1}},
+			// The token, not the choice, names the vote: a resend that
+			// changed its mind is still the same vote.
+			{"Dogs", "token-a-0123456789", false, map[string]int64{"Cats": 1}},
+			{"Dogs", "token-b-0123456789", true, map[string]int64{"Cats": 1, "Dogs": 1}},
+			{"Dogs", "", true, map[string]int64{"Cats": 1, "Dogs": 2}},
+			{"Dogs", "", true, map[string]int64{"Cats": 1, "Dogs": 3}},
+			{"Cats", "token-b-0123456789", false, map[string]int64{"Cats": 1, "Dogs": 3}},
+		}
+		for i, st := range steps {
+			counts, counted, err := s.VoteOnce(t.Context(), st.choice, st.token, base)
+			if err != nil || counted != st.counted || !maps.Equal(counts, st.want) {
+				t.Fatalf("step %d: VoteOnce(%q, %q) = %v, %v, %v; want %v, %v", i, st.choice, st.token, counts, counted, err, st.want, st.counted)
+			}
+		}
+		if recs := mustRecords(t, s, DefaultDimension); len(recs) != 1 || recs[0].Counted != 4 {
+			t.Errorf("usage = %+v, want 4: a repeated token must not be billed", recs)
+		}
+		// Reset forgets the counts, not the tokens.
+		if _, err := s.Reset(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, counted, err := s.VoteOnce(t.Context(), "Cats", "token-a-0123456789", base); err != nil || counted {
+			t.Errorf("a token counted before Reset counted again after it: %v, %v", counted, err)
+		}
+	})
+
+	t.Run("ConcurrentRepeatsOfATokenCountOnce", func(t *testing.T) {
+		s := openNow(t)
+		// Every token is sent by several voters at once, as impatient
+		// clients resending a vote would: each must count exactly once,
+		// however the store groups concurrent votes.
+		const tokens, repeats = 40, 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		counted := map[string]int{}
+		errs := make(chan error, tokens*repeats)
+		for r := range repeats {
+			for i := range tokens {
+				wg.Go(func() {
+					tok := fmt.Sprintf("concurrent-token-%03d", i)
+					_, ok, err := s.VoteOnce(t.Context(), []string{"Cats", "Dogs"}[r%2], tok, base)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if ok {
+						mu.Lock()
+						counted[tok]++
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if len(counted) != tokens {
+			t.Errorf("%d tokens counted, want %d", len(counted), tokens)
+		}
+		for tok, n := range counted {
+			if n != 1 {
+				t.Errorf("token %s counted %d times", tok, n)
+			}
+		}
+		counts := mustCounts(t, s)
+		if counts["Cats"]+counts["Dogs"] != tokens {
+			t.Errorf("counts = %v, want %d votes in all", counts, tokens)
+		}
+		if recs := mustRecords(t, s, DefaultDimension); len(recs) != 1 || recs[0].Counted != tokens {
+			t.Errorf("usage = %+v, want %d", recs, tokens)
+		}
+	})
+
+	t.Run("VoteTokenExpires", func(t *testing.T) {
+		// Real time: Redis expires the token on its own clock.
+		s := open(t, Options{TokenTTL: 100 * time.Millisecond})
+		const tok = "expiring-token-0123456789"
+		if _, counted, err := s.VoteOnce(t.Context(), "Cats", tok, base); err != nil || !counted {
+			t.Fatalf("first vote: %v, %v", counted, err)
+		}
+		if _, counted, err := s.VoteOnce(t.Context(), "Cats", tok, base); err != nil || counted {
+			t.Fatalf("repeat within the lifetime counted: %v, %v", counted, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if counts, counted, err := s.VoteOnce(t.Context(), "Cats", tok, base); err != nil || !counted || counts["Cats"] != 2 {
+			t.Fatalf("vote after the token expired = %v, %v, %v; want counted", counts, counted, err)
+		}
+	})
+
+	t.Run("VoteTokenTooLong", func(t *testing.T) {
+		s := openNow(t)
+		long := strings.Repeat("t", MaxTokenLen+1)
+		if _, _, err := s.VoteOnce(t.Context(), "Cats", long, base); err == nil {
+			t.Error("a token over MaxTokenLen was taken")
+		}
+		if _, counted, err := s.VoteOnce(t.Context(), "Cats", long[:MaxTokenLen], base); err != nil || !counted {
+			t.Errorf("a token of MaxTokenLen bytes: %v, %v", counted, err)
+		}
+		if got := mustCounts(t, s); !maps.Equal(got, map[string]int64{"Cats": 1}) {
+			t.Errorf("Counts = %v, want only the accepted vote", got)
+		}
+	})
+
 	t.Run("ChoiceIsOnlyData", func(t *testing.T) {
 		s := openNow(t)
 		weird := []string{"VOTES", "votes", "usage:pervote:x", "../x", "usage-hours:pervote", "{azure-vote}:votes", "*", "a b\nc", "Ünïcødé"}
@@ -275,7 +391,7 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 
 func hourOf(t time.Time) time.Time { return metering.HourOf(t) }
 
-func mustVote(t *testing.T, s Store, choice string, at time.Time) map[string]int64 {
+func mustVote(t testing.TB, s Store, choice string, at time.Time) map[string]int64 {
 	t.Helper()
 	counts, err := s.Vote(t.Context(), choice, at)
 	if err != nil {

@@ -4,7 +4,11 @@
 // suite; both implement [metering.Ledger].
 //
 // A vote is one atomic step: it adds 1 to the choice's count and 1 to the
-// usage counter of the vote's UTC hour, and returns the counts after it. The
+// usage counter of the vote's UTC hour, and returns the counts after it. A
+// vote may carry a token ([Redis.VoteOnce], [Bolt.VoteOnce]): the token is
+// marked in the same step, and a vote whose token is marked is answered
+// with the counts and not counted again, so a vote whose answer was lost
+// can be sent again safely. The
 // usage counters are what customers are billed for: [Redis.Reset] and
 // [Bolt.Reset] zero the displayed counts and never touch them.
 //
@@ -23,6 +27,8 @@
 //	                                              usage or a ledger record
 //	azure-vote:ledger:pervote:2026-11-22T08       hash: the metering record of the hour
 //	azure-vote:lock:reporter                      string: random token, PX expiry
+//	azure-vote:vote-token:<token>                 string "1": a vote with this token
+//	                                              counted; PX expiry (TokenTTL)
 //
 // The ledger hash has the fields state, sent, reported, carried_in,
 // carried_out, usage_event_id, message_time, attempts, last_error,
@@ -34,11 +40,13 @@
 //
 // # Redis Cluster
 //
-// A vote writes three keys in one MULTI/EXEC and the ledger scripts touch
+// A vote writes several keys in one script and the ledger scripts touch
 // several keys, which Redis Cluster allows only within one hash slot. With
 // Cluster the prefix must therefore carry a hash tag, e.g. "{azure-vote}:",
-// so that all keys of one installation share a slot. Sentinel and single
-// servers need nothing special.
+// so that all keys of one installation share a slot; the app's default
+// there is "{azure-vote}:", and it refuses a prefix without a tag
+// ([IsCluster] tells the mode). Without one every vote fails with CROSSSLOT
+// while PING still answers. Sentinel and single servers need nothing special.
 //
 // # bbolt data layout
 //
@@ -48,6 +56,9 @@
 //	usage / <dimension>     hour "2006-01-02T15" -> count of the hour (decimal ASCII)
 //	ledger / <dimension>    hour "2006-01-02T15" -> JSON of metering.Record
 //	                        (Counted is not stored: the usage bucket owns it)
+//	vote-tokens             token -> expiry (big-endian Unix ns)
+//	vote-token-expiry       expiry + token -> empty: the index every vote commit
+//	                        walks to forget expired tokens
 //
 // Only one process can open the file; a second one fails after about a
 // second with an error naming the directory.

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/azure-vote/azure-vote/metering"
 )
 
 // Redis is the store on a Redis server, Sentinel group or Cluster. Its
@@ -20,9 +18,14 @@ type Redis struct {
 	now    func() time.Time
 
 	// The keys every vote writes, built once: the vote path is hot.
-	votes, voteHours, voteUsage string // voteUsage: the usage key less its hour
+	votes, voteHours string
+	voteUsage        string // the usage key less its hour
+	voteTokens       string // the key of a vote token less the token
+	tokenTTL         time.Duration
 
-	reset, update, carry, prune, renew, release *redis.Script
+	groups redisGroups // votes and reads, grouped into round trips
+
+	vote, reset, update, carry, prune, renew, release *redis.Script
 }
 
 // NewRedis makes a store on the server(s) of opts, which ParseRedisAddr
@@ -38,18 +41,21 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	applyClientSettings(&uo)
 	o = o.withDefaults()
 	s := &Redis{
-		rdb:     redis.NewUniversalClient(&uo),
-		prefix:  o.Prefix,
-		dim:     o.Dimension,
-		now:     o.Now,
-		reset:   redis.NewScript(resetScript),
-		update:  redis.NewScript(updateScript),
-		carry:   redis.NewScript(carryScript),
-		prune:   redis.NewScript(pruneScript),
-		renew:   redis.NewScript(renewScript),
-		release: redis.NewScript(releaseScript),
+		rdb:      newClient(&uo),
+		prefix:   o.Prefix,
+		dim:      o.Dimension,
+		now:      o.Now,
+		tokenTTL: o.TokenTTL,
+		vote:     redis.NewScript(voteScript),
+		reset:    redis.NewScript(resetScript),
+		update:   redis.NewScript(updateScript),
+		carry:    redis.NewScript(carryScript),
+		prune:    redis.NewScript(pruneScript),
+		renew:    redis.NewScript(renewScript),
+		release:  redis.NewScript(releaseScript),
 	}
 	s.votes, s.voteHours, s.voteUsage = s.prefix+"votes", s.hoursKey(s.dim), s.usageKey(s.dim, "")
+	s.voteTokens = s.prefix + "vote-token:"
 	return s
 }
 
@@ -60,34 +66,6 @@ func (s *Redis) ledgerKey(dim, hour string) string {
 	return s.prefix + "ledger:" + dim + ":" + hour
 }
 func (s *Redis) lockKey(name string) string { return s.prefix + "lock:" + name }
-
-// Vote adds 1 to choice's count and to the usage of the UTC hour of at, and
-// returns the counts after the vote: one MULTI/EXEC, one round trip.
-func (s *Redis) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
-	hour := metering.HourOf(at)
-	label := hour.Format(hourLayout)
-	var counts *redis.MapStringStringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, s.votes, choice, 1)
-		p.Incr(ctx, s.voteUsage+label)
-		p.ZAdd(ctx, s.voteHours, redis.Z{Score: float64(hour.Unix()), Member: label})
-		counts = p.HGetAll(ctx, s.votes)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: vote: %w", err)
-	}
-	return countsOf(counts.Val())
-}
-
-// Counts returns the count of every choice voted for since the start.
-func (s *Redis) Counts(ctx context.Context) (map[string]int64, error) {
-	m, err := s.rdb.HGetAll(ctx, s.votesKey()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: read counts: %w", err)
-	}
-	return countsOf(m)
-}
 
 // resetScript zeroes every count of the votes hash and returns it.
 const resetScript = `

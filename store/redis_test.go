@@ -1,9 +1,12 @@
 package store
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,4 +240,108 @@ func wantKeys(t *testing.T, raw *redis.Client, want ...string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("keys =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
+}
+
+// A vote token is one key beside the others, under the same prefix (so the
+// same Cluster slot), that expires after the token's lifetime.
+func TestRedisVoteTokenKey(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{Prefix: "{azure-vote}:"})
+	if _, counted, err := s.VoteOnce(t.Context(), "Cats", "AB3DE7GHIJKLMNOPQRSTUVWXYZ", base); err != nil || !counted {
+		t.Fatalf("VoteOnce = %v, %v", counted, err)
+	}
+	raw := srv.Client()
+	wantKeys(t, raw,
+		"{azure-vote}:votes",
+		"{azure-vote}:usage:pervote:2026-11-22T08",
+		"{azure-vote}:usage-hours:pervote",
+		"{azure-vote}:vote-token:AB3DE7GHIJKLMNOPQRSTUVWXYZ",
+	)
+	if ttl := raw.PTTL(t.Context(), "{azure-vote}:vote-token:AB3DE7GHIJKLMNOPQRSTUVWXYZ").Val(); ttl <= 23*time.Hour || ttl > 24*time.Hour {
+		t.Errorf("token PTTL = %v, want about 24h", ttl)
+	}
+}
+
+// Concurrent votes share round trips, and every caller still reads its own
+// vote: a read never joins a round trip that started before it.
+func TestRedisGroupsConcurrentVotes(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{})
+	raw := srv.Client()
+	const voters, each = 32, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, voters)
+	for v := range voters {
+		wg.Go(func() {
+			for i := range each {
+				tok := fmt.Sprintf("voter-%02d-vote-%03d", v, i)
+				counts, counted, err := s.VoteOnce(t.Context(), "Cats", tok, base)
+				if err == nil && !counted {
+					err = fmt.Errorf("fresh token %s not counted", tok)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				read, err := s.Counts(t.Context())
+				if err == nil && read["Cats"] < counts["Cats"] {
+					err = fmt.Errorf("read %d Cats after a vote answered %d", read["Cats"], counts["Cats"])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := mustCounts(t, s)["Cats"]; got != voters*each {
+		t.Fatalf("Cats = %d, want %d", got, voters*each)
+	}
+	calls := commandCalls(t, raw, "evalsha") + commandCalls(t, raw, "eval")
+	if calls == 0 || calls >= voters*each {
+		t.Errorf("%d votes took %d script calls: concurrent votes should share them", voters*each, calls)
+	}
+	t.Logf("%d votes in %d round trips", voters*each, calls)
+}
+
+// A group the script cannot apply fails every vote in it and keeps none of
+// its tokens, so each can be sent again.
+func TestRedisFailedGroupKeepsNoToken(t *testing.T) {
+	srv := redistest.Start(t)
+	s := openRedis(t, srv, Options{})
+	raw := srv.Client()
+	ctx := t.Context()
+	raw.HSet(ctx, "azure-vote:votes", "Cats", "not a number")
+	const tok = "failing-group-token-01"
+	if _, _, err := s.VoteOnce(ctx, "Cats", tok, base); err == nil {
+		t.Fatal("a vote onto a corrupt count succeeded")
+	}
+	if n := raw.Exists(ctx, "azure-vote:vote-token:"+tok, "azure-vote:usage:pervote:2026-11-22T08").Val(); n != 0 {
+		t.Fatalf("the failed vote left %d of its token and usage keys", n)
+	}
+	raw.HSet(ctx, "azure-vote:votes", "Cats", "5")
+	counts, counted, err := s.VoteOnce(ctx, "Cats", tok, base)
+	if err != nil || !counted || counts["Cats"] != 6 {
+		t.Fatalf("the same vote sent again = %v, %v, %v; want counted, Cats 6", counts, counted, err)
+	}
+}
+
+// commandCalls reads how often Redis ran a command, from INFO commandstats.
+func commandCalls(t testing.TB, raw *redis.Client, cmd string) int {
+	t.Helper()
+	info := raw.Info(t.Context(), "commandstats").Val()
+	_, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls=")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -15,7 +15,12 @@ import (
 const (
 	DefaultPrefix    = "azure-vote:"
 	DefaultDimension = "pervote"
+	DefaultTokenTTL  = 24 * time.Hour
 )
+
+// MaxTokenLen bounds a vote token: it becomes part of a key, and a client
+// chooses it.
+const MaxTokenLen = 64
 
 // hourLayout names an hour in keys: the UTC hour's start, e.g. 2026-11-22T08.
 const hourLayout = "2006-01-02T15"
@@ -36,9 +41,12 @@ type Options struct {
 	Prefix string
 	// Dimension is the usage dimension a vote counts for; default "pervote".
 	Dimension string
-	// Now is the clock for ledger housekeeping and in-process lock expiry;
-	// default time.Now.
+	// Now is the clock for ledger housekeeping, in-process lock expiry and
+	// the embedded store's vote tokens; default time.Now.
 	Now func() time.Time
+	// TokenTTL is how long a vote token is remembered, so that a vote sent
+	// again with it is not counted again; default 24h.
+	TokenTTL time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -51,7 +59,18 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
 	return o
+}
+
+// checkToken refuses a vote token longer than MaxTokenLen. "" is no token.
+func checkToken(token string) error {
+	if len(token) > MaxTokenLen {
+		return fmt.Errorf("store: vote token of %d bytes, over the %d allowed", len(token), MaxTokenLen)
+	}
+	return nil
 }
 
 // hourLabel names the UTC hour holding t.

@@ -31,9 +31,20 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func badRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest, Message: msg} }
 
-// unavailable is the answer when the store failed: the vote was not counted.
+// unavailable is the answer when the store failed.
 func unavailable(what string, err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Message: what, Err: err}
+}
+
+// unconfirmedVote is the answer when the store failed during a vote. The
+// store may have applied it all the same (a timeout says nothing of what
+// the server did), so the answer never says it was not counted; with a
+// token, sending it again is safe.
+func unconfirmedVote(token string, err error) *Error {
+	if token != "" {
+		return unavailable("We could not confirm your vote: the vote store did not answer. Sending it again is safe: it is counted at most once.", err)
+	}
+	return unavailable("We could not confirm your vote: the vote store did not answer. It may still be counted: sent again, it may count twice.", err)
 }
 
 // requestError is a request that could not be read: a malformed query or

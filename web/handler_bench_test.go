@@ -121,7 +121,7 @@ func BenchmarkIndexPage(b *testing.B) {
 				st := s.open(b)
 				b.Cleanup(func() { st.Close() })
 				for _, c := range []string{"Cats", "Dogs", "Cats"} {
-					if _, err := st.Vote(context.Background(), c, time.Now()); err != nil {
+					if _, _, err := st.VoteOnce(context.Background(), c, "", time.Now()); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -8,21 +8,31 @@ import (
 	"time"
 )
 
-// indexPage is the vote page rendered once, around its two counts: between
-// requests only the counts change, and this page answers every vote. Counts
-// are integers, so writing them between the parts needs no escaping.
+// indexData is what templates/index.html renders.
+type indexData struct {
+	Page
+	Count1, Count2 int64
+	Token          string // the form's vote token
+	Note           string // after a vote: the UTC hour it was counted in
+}
+
+// indexPage is the vote page rendered once, around its token and its two
+// counts: between requests only they change, and this page answers every
+// vote. Counts are integers and tokens base32, so writing them between the
+// parts needs no escaping.
 type indexPage struct {
-	head, mid, tail []byte
+	head, afterToken, afterCount1, tail []byte
 	// noteHead and noteTail are the tail of the page after a vote, around
 	// the vote's hour.
 	noteHead, noteTail []byte
 }
 
-// Counts no store can hold, rendered in place of the real ones to find
+// Values no request can hold, rendered in place of the real ones to find
 // where the real ones go.
 const (
-	mark1 int64 = -9_000_000_000_000_000_001
-	mark2 int64 = -9_000_000_000_000_000_002
+	mark1     int64 = -9_000_000_000_000_000_001
+	mark2     int64 = -9_000_000_000_000_000_002
+	markToken       = "tokenmark7x9q2w4e6r8t0y"
 	// markHour stands for the hour of a vote's note.
 	markHour = "-9000000000000000003"
 )
@@ -31,50 +41,66 @@ const (
 // returns nil, and the page is then rendered per request, if the marks are
 // not each found exactly once, in order (say, a title that contains one).
 func prerenderIndex(pages *template.Template, p Page) (*indexPage, error) {
-	plain, err := cutIndex(pages, indexData{Page: p, Count1: mark1, Count2: mark2})
+	marked := indexData{Page: p, Count1: mark1, Count2: mark2, Token: markToken}
+	plain, err := cutIndex(pages, marked)
 	if err != nil || plain == nil {
 		return nil, err
 	}
-	voted, err := cutIndex(pages, indexData{Page: p, Count1: mark1, Count2: mark2, Note: markHour})
-	if err != nil || voted == nil || !bytes.Equal(voted[0], plain[0]) || !bytes.Equal(voted[1], plain[1]) {
+	marked.Note = markHour
+	voted, err := cutIndex(pages, marked)
+	if err != nil || voted == nil {
 		return nil, err
 	}
-	noteHead, noteTail, ok := bytes.Cut(voted[2], []byte(markHour))
-	if !ok || bytes.Contains(noteTail, []byte(markHour)) || bytes.Contains(plain[2], []byte(markHour)) {
+	for i := range 3 {
+		if !bytes.Equal(voted[i], plain[i]) {
+			return nil, nil
+		}
+	}
+	noteHead, noteTail, ok := bytes.Cut(voted[3], []byte(markHour))
+	if !ok || bytes.Contains(noteTail, []byte(markHour)) || bytes.Contains(plain[3], []byte(markHour)) {
 		return nil, nil
 	}
-	return &indexPage{head: plain[0], mid: plain[1], tail: plain[2], noteHead: noteHead, noteTail: noteTail}, nil
+	return &indexPage{head: plain[0], afterToken: plain[1], afterCount1: plain[2], tail: plain[3],
+		noteHead: noteHead, noteTail: noteTail}, nil
 }
 
-// cutIndex renders the page with the marks and cuts it at the counts' marks
-// into head, mid and tail; nil if the marks are not each found once, in
-// order.
+// cutIndex renders the page and cuts it at the token's and the counts'
+// marks into head, afterToken, afterCount1 and tail; nil if the marks are
+// not each found once, in order.
 func cutIndex(pages *template.Template, data indexData) ([][]byte, error) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, "index.html", data); err != nil {
 		return nil, err
 	}
-	m1, m2 := []byte(strconv.FormatInt(mark1, 10)), []byte(strconv.FormatInt(mark2, 10))
 	out := buf.Bytes()
-	if bytes.Count(out, m1) != 1 || bytes.Count(out, m2) != 1 {
-		return nil, nil
+	marks := [][]byte{[]byte(markToken), []byte(strconv.FormatInt(mark1, 10)), []byte(strconv.FormatInt(mark2, 10))}
+	for _, m := range marks {
+		if bytes.Count(out, m) != 1 {
+			return nil, nil
+		}
 	}
-	head, rest, _ := bytes.Cut(out, m1)
-	mid, tail, ok := bytes.Cut(rest, m2)
-	if !ok {
-		return nil, nil
+	parts := make([][]byte, 0, len(marks)+1)
+	for _, m := range marks {
+		before, after, ok := bytes.Cut(out, m)
+		if !ok {
+			return nil, nil
+		}
+		parts, out = append(parts, before), after
 	}
-	return [][]byte{head, mid, tail}, nil
+	return append(parts, out), nil
 }
 
-// appendTo appends the page with the given counts to b and, when votedAt
-// is set, the line saying which UTC hour the vote was counted in.
-func (p *indexPage) appendTo(b []byte, count1, count2 int64, votedAt time.Time) []byte {
+// appendTo appends the page with the given token and counts to b and, when
+// votedAt is set, the line saying which UTC hour the vote was counted in.
+func (p *indexPage) appendTo(b []byte, token string, count1, count2 int64, votedAt time.Time) []byte {
 	// One allocation of the right size, not a doubling per part.
-	b = slices.Grow(b, len(p.head)+len(p.mid)+max(len(p.tail), len(p.noteHead)+len(hourSpan)+len(p.noteTail))+40)
+	b = slices.Grow(b, len(p.head)+len(token)+len(p.afterToken)+len(p.afterCount1)+
+		max(len(p.tail), len(p.noteHead)+len(hourSpan)+len(p.noteTail))+40)
 	b = append(b, p.head...)
+	b = append(b, token...)
+	b = append(b, p.afterToken...)
 	b = strconv.AppendInt(b, count1, 10)
-	b = append(b, p.mid...)
+	b = append(b, p.afterCount1...)
 	b = strconv.AppendInt(b, count2, 10)
 	if votedAt.IsZero() {
 		return append(b, p.tail...)

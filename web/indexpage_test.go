@@ -30,10 +30,11 @@ func TestPrerenderedIndexMatchesTheTemplate(t *testing.T) {
 					note = voteHour(votedAt)
 				}
 				var want bytes.Buffer
-				if err := pages.ExecuteTemplate(&want, "index.html", indexData{Page: page, Count1: c[0], Count2: c[1], Note: note}); err != nil {
+				token := newVoteToken()
+				if err := pages.ExecuteTemplate(&want, "index.html", indexData{Page: page, Count1: c[0], Count2: c[1], Token: token, Note: note}); err != nil {
 					t.Fatal(err)
 				}
-				if got := p.appendTo(nil, c[0], c[1], votedAt); !bytes.Equal(got, want.Bytes()) {
+				if got := p.appendTo(nil, token, c[0], c[1], votedAt); !bytes.Equal(got, want.Bytes()) {
 					t.Fatalf("counts %v, voted at %v:\n%s\nwant\n%s", c, votedAt, got, want.Bytes())
 				}
 			}
@@ -44,6 +45,11 @@ func TestPrerenderedIndexMatchesTheTemplate(t *testing.T) {
 	odd.Title = "Poll " + strconv.FormatInt(mark1, 10)
 	if p, err := prerenderIndex(pages, odd); err != nil || p != nil {
 		t.Fatalf("prerender with a mark in the title = %v, %v", p, err)
+	}
+	odd2 := defaultPage
+	odd2.Vote1 = markToken
+	if p, err := prerenderIndex(pages, odd2); err != nil || p != nil {
+		t.Fatalf("prerender with the token mark as a choice = %v, %v", p, err)
 	}
 	f := newFixture(t, boltStore(t), odd)
 	if code, body := f.vote("Cats"); code != 200 || !bytes.Contains([]byte(body), []byte("Cats - 1 | Dogs - 0")) {

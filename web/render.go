@@ -36,21 +36,22 @@ func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 	_, _ = w.Write(page)
 }
 
-// renderIndex writes the vote page with its counts, from the pre-rendered
-// parts when there are some. A vote's page (votedAt set) also says which
-// hour's usage the vote was counted in.
+// renderIndex writes the vote page with its counts and a fresh vote token,
+// from the pre-rendered parts when there are some. A vote's page (votedAt
+// set) also says which hour's usage the vote was counted in.
 func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64, votedAt time.Time) {
 	p := s.opts.Page
+	token := newVoteToken()
 	if s.votePage == nil {
 		var note string
 		if !votedAt.IsZero() {
 			note = voteHour(votedAt)
 		}
-		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Note: note})
+		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Token: token, Note: note})
 		return
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), counts[p.Vote1], counts[p.Vote2], votedAt)
+	page := s.votePage.appendTo(buf.AvailableBuffer(), token, counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
 }

@@ -24,10 +24,11 @@ import (
 // VoteStore keeps the vote counts and, in the same transaction, the usage
 // counter that billing reads.
 type VoteStore interface {
-	// Vote counts one vote for choice in the hour of at, and returns the
-	// counts after it. An error means the vote may not be stored: it is
-	// never acknowledged.
-	Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error)
+	// VoteOnce counts one vote for choice in the hour of at, unless a vote
+	// with the same token was counted already, and returns the counts after
+	// it and whether this vote counted. token "" always counts. An error
+	// means the vote may or may not be stored: it is never acknowledged.
+	VoteOnce(ctx context.Context, choice, token string, at time.Time) (counts map[string]int64, counted bool, err error)
 	Counts(ctx context.Context) (map[string]int64, error)
 	// Reset zeroes the displayed counts; usage is untouched.
 	Reset(ctx context.Context) (map[string]int64, error)

@@ -310,7 +310,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 	code, body := f.vote("Cats")
-	if code != 503 || !strings.Contains(body, "your vote was not counted") {
+	if code != 503 || !strings.Contains(body, "could not confirm your vote") {
 		t.Fatalf("vote with Redis down = %d %q", code, body)
 	}
 	if code, _, _ := f.do("GET", "/healthz", nil, nil); code != 200 {
@@ -340,14 +340,14 @@ type deadlineStore struct {
 	left chan time.Duration
 }
 
-func (s deadlineStore) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
+func (s deadlineStore) VoteOnce(ctx context.Context, choice, token string, at time.Time) (map[string]int64, bool, error) {
 	d, ok := ctx.Deadline()
 	if !ok {
 		s.left <- -1
 	} else {
 		s.left <- time.Until(d)
 	}
-	return s.testStore.Vote(ctx, choice, at)
+	return s.testStore.VoteOnce(ctx, choice, token, at)
 }
 
 // Every vote reaches the store with a deadline short enough that a store

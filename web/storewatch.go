@@ -27,10 +27,10 @@ func watchStore(st VoteStore, log *slog.Logger) *watchedStore {
 	return &watchedStore{VoteStore: st, log: log}
 }
 
-func (s *watchedStore) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
-	counts, err := s.VoteStore.Vote(ctx, choice, at)
+func (s *watchedStore) VoteOnce(ctx context.Context, choice, token string, at time.Time) (map[string]int64, bool, error) {
+	counts, counted, err := s.VoteStore.VoteOnce(ctx, choice, token, at)
 	s.observe(ctx, err)
-	return counts, err
+	return counts, counted, err
 }
 
 func (s *watchedStore) Counts(ctx context.Context) (map[string]int64, error) {

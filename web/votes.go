@@ -7,13 +7,6 @@ import (
 	"time"
 )
 
-// indexData is what templates/index.html renders.
-type indexData struct {
-	Page
-	Count1, Count2 int64
-	Note           string // after a vote: the UTC hour it was counted in
-}
-
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
 	defer cancel()
@@ -34,17 +27,27 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	choice := r.PostForm.Get("vote")
+	token, err := voteToken(r.PostForm)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	p := s.opts.Page
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
 	defer cancel()
 	var counts map[string]int64
-	var err error
 	var votedAt time.Time
 	switch choice {
 	case p.Vote1, p.Vote2:
 		votedAt = s.opts.Now()
-		counts, err = s.opts.Store.Vote(ctx, choice, votedAt)
-		if err == nil {
+		var counted bool
+		counts, counted, err = s.opts.Store.VoteOnce(ctx, choice, token, votedAt)
+		if err != nil {
+			s.opts.Metrics.storeError()
+			s.writeError(w, r, unconfirmedVote(token, err))
+			return
+		}
+		if counted { // a token sent again is answered, not counted
 			s.opts.Metrics.countVote(choice)
 		}
 	case "reset":
@@ -61,7 +64,7 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.opts.Metrics.storeError()
-		s.writeError(w, r, unavailable("The vote store is unavailable; your vote was not counted. Try again in a moment.", err))
+		s.writeError(w, r, unavailable("We could not confirm the reset: the vote store did not answer. Try again in a moment.", err))
 		return
 	}
 	s.renderIndex(w, r, counts, votedAt)

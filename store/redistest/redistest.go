@@ -6,8 +6,11 @@
 //	srv := redistest.Start(t)
 //	opts := &redis.UniversalOptions{Addrs: []string{srv.Addr()}}
 //
-// Stop and Restart kill and bring back the server on the same port, for tests
-// of what a client does while Redis is away.
+// Stop and Restart kill and bring back the server on the same port, Pause and
+// Resume stall it, for tests of what a client does while Redis is away.
+// StartCluster runs a Redis Cluster of three masters and three replicas, and
+// StartSentinel a master, a replica and three Sentinels, with their
+// failovers.
 package redistest
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +43,10 @@ type Server struct {
 	dir  string
 	port int
 
+	// args is the command line for a port; the standalone server's by
+	// default, a cluster node's, a replica's or a Sentinel's otherwise.
+	args func(port int) ([]string, error)
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
@@ -51,11 +59,33 @@ type Server struct {
 // redis-server fails the test with the command that installs it.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return start(tb, nil)
+}
+
+// start runs a server whose command line is args(s, port, base), base being
+// the standalone server's; nil args is a standalone server.
+func start(tb testing.TB, args func(s *Server, port int, base []string) ([]string, error)) *Server {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("redistest: redis-server is not on PATH (%v); install it with: %s", err, InstallHint)
 	}
 	s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
+	s.args = func(port int) ([]string, error) {
+		base := []string{
+			"--port", strconv.Itoa(port),
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", s.dir,
+			"--daemonize", "no",
+			"--logfile", "",
+		}
+		if args == nil {
+			return base, nil
+		}
+		return args(s, port, base)
+	}
 	tb.Cleanup(s.cleanup)
 
 	// A free port found by listening can be taken by someone else before the
@@ -95,6 +125,33 @@ func (s *Server) Client() *redis.Client {
 	return s.client
 }
 
+// Pause stops the server's process (SIGSTOP): it keeps its connections and
+// answers nothing, as a stalled or swapped-out server would, until Resume.
+func (s *Server) Pause() {
+	s.tb.Helper()
+	s.signal(pauseSignal)
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() {
+	s.tb.Helper()
+	s.signal(resumeSignal)
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sig == 0 {
+		s.tb.Skip("redistest: pausing a process is supported on Linux only")
+	}
+	if s.cmd == nil {
+		s.tb.Fatalf("redistest: %v to a stopped server", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("redistest: %v: %v", sig, err)
+	}
+}
+
 // Stop kills the server at once (SIGKILL), as a crash or a lost node would,
 // and waits for the process to exit. Stopping a stopped server does nothing.
 func (s *Server) Stop() {
@@ -116,18 +173,21 @@ func (s *Server) Restart() {
 	}
 }
 
+// running reports whether the process runs (or is paused).
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
 // start runs the server on s.port and waits for its PING.
 func (s *Server) start() error {
 	out := &syncBuffer{}
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", s.dir,
-		"--daemonize", "no",
-		"--logfile", "",
-	)
+	args, err := s.args(s.port)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = sysProcAttr()

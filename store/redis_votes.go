@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/azure-vote/azure-vote/metering"
+)
+
+// voteScript applies a group of votes in one step and returns the counts
+// from before it, with which votes counted: a vote with a token counts only
+// if SET NX of its token key succeeds, so a token counts once whether it is
+// repeated within the group or in a later one. Counts and usage then grow
+// by each choice's and each hour's total.
+//
+// KEYS: 1 the votes hash, 2 the usage-hours index, 3..2+n the usage counter
+// of each of the group's n hours, then one key per distinct token.
+// ARGV: 1 n, 2 the token lifetime in ms, 3..2+2n each hour's label and
+// score, then three per vote: choice, hour (1..n), token (1.., 0 = none).
+//
+// Every key is declared, so with Redis Cluster the script runs where the
+// prefix's hash tag puts them all.
+const voteScript = `
+local n = tonumber(ARGV[1])
+local before = redis.call('HGETALL', KEYS[1])
+local counted, byChoice, byHour, marked = {}, {}, {}, {}
+for i = 3 + 2 * n, #ARGV, 3 do
+  local choice, h, tk = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local ok = tk == 0
+  if not ok then
+    local key = KEYS[2 + n + tk]
+    ok = redis.call('SET', key, '1', 'NX', 'PX', ARGV[2])
+    if ok then marked[#marked + 1] = key end
+  end
+  if ok then
+    byChoice[choice] = (byChoice[choice] or 0) + 1
+    byHour[h] = (byHour[h] or 0) + 1
+    counted[#counted + 1] = '1'
+  else
+    counted[#counted + 1] = '0'
+  end
+end
+local ok, err = pcall(function()
+  for choice, k in pairs(byChoice) do redis.call('HINCRBY', KEYS[1], choice, k) end
+  for h, k in pairs(byHour) do
+    redis.call('INCRBY', KEYS[2 + h], k)
+    redis.call('ZADD', KEYS[2], ARGV[2 + 2 * h], ARGV[1 + 2 * h])
+  end
+end)
+if not ok then
+  -- A token stays only with its vote: sent again, it must count.
+  if #marked > 0 then redis.call('DEL', unpack(marked)) end
+  return redis.error_reply('votes not applied: ' .. (type(err) == 'table' and tostring(err.err) or tostring(err)))
+end
+return {before, table.concat(counted)}
+`
+
+// redisOp is one vote, or one read of the counts (choice ""), waiting for
+// the round trip that answers it.
+type redisOp struct {
+	ctx           context.Context
+	choice, token string
+	hour          time.Time
+
+	counts  map[string]int64
+	counted bool
+	err     error
+	done    chan struct{} // receives once the op is answered
+}
+
+func (op *redisOp) isVote() bool { return op.choice != "" }
+
+// applyGroup answers every op of group with one round trip: a read of the
+// counts when the group holds only reads, otherwise voteScript. Each op gets
+// the counts as they stand at its place in the group; a failed round trip
+// fails every op, and the script leaves none half-applied.
+func (s *Redis) applyGroup(group []*redisOp) {
+	ctx, cancel := groupContext(group)
+	defer cancel()
+	before, counted, err := s.roundTrip(ctx, group)
+	if err == nil {
+		var running map[string]int64
+		if running, err = countsOf(before); err == nil {
+			for i, op := range group {
+				if op.isVote() && counted[i] {
+					running[op.choice]++
+				}
+				op.counts, op.counted = maps.Clone(running), counted[i]
+			}
+		}
+	}
+	for _, op := range group {
+		if err != nil {
+			op.counts, op.counted, op.err = nil, false, err
+		}
+		op.done <- struct{}{}
+	}
+}
+
+// roundTrip runs the group and returns the counts from before it and, per
+// op, whether it counted.
+func (s *Redis) roundTrip(ctx context.Context, group []*redisOp) (map[string]string, []bool, error) {
+	counted := make([]bool, len(group))
+	keys, args := s.scriptInput(group)
+	if keys == nil {
+		m, err := s.rdb.HGetAll(ctx, s.votes).Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: read counts: %w", err)
+		}
+		return m, counted, nil
+	}
+	res, err := s.vote.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: vote: %w", err)
+	}
+	pairs, _ := res[0].([]any)
+	flags, _ := res[1].(string)
+	if len(res) != 2 || len(pairs)%2 != 0 {
+		return nil, nil, errors.New("store: vote: unexpected answer from the vote script")
+	}
+	before := make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		k, _ := pairs[i].(string)
+		v, _ := pairs[i+1].(string)
+		before[k] = v
+	}
+	v := 0
+	for i, op := range group {
+		if op.isVote() {
+			if v >= len(flags) {
+				return nil, nil, errors.New("store: vote: the vote script answered for fewer votes than it was sent")
+			}
+			counted[i] = flags[v] == '1'
+			v++
+		}
+	}
+	return before, counted, nil
+}
+
+// scriptInput builds voteScript's keys and arguments for the votes of
+// group, or returns nil keys if it holds none.
+func (s *Redis) scriptInput(group []*redisOp) (keys []string, args []any) {
+	var hours []time.Time
+	var tokens []string
+	type vote struct {
+		choice      string
+		hour, token int
+	}
+	votes := make([]vote, 0, len(group))
+	for _, op := range group {
+		if !op.isVote() {
+			continue
+		}
+		v := vote{choice: op.choice, hour: indexOrAppend(&hours, op.hour) + 1}
+		if op.token != "" {
+			v.token = indexOrAppend(&tokens, op.token) + 1
+		}
+		votes = append(votes, v)
+	}
+	if len(votes) == 0 {
+		return nil, nil
+	}
+	keys = make([]string, 0, 2+len(hours)+len(tokens))
+	keys = append(keys, s.votes, s.voteHours)
+	args = make([]any, 0, 2+2*len(hours)+3*len(votes))
+	args = append(args, len(hours), s.tokenTTL.Milliseconds())
+	for _, h := range hours {
+		label := h.Format(hourLayout)
+		keys = append(keys, s.voteUsage+label)
+		args = append(args, label, h.Unix())
+	}
+	for _, t := range tokens {
+		keys = append(keys, s.voteTokens+t)
+	}
+	for _, v := range votes {
+		args = append(args, v.choice, v.hour, v.token)
+	}
+	return keys, args
+}
+
+// indexOrAppend returns the index of v in *list, appending it if absent.
+// Groups hold few distinct hours, so a scan beats a map.
+func indexOrAppend[T comparable](list *[]T, v T) int {
+	for i, x := range *list {
+		if x == v {
+			return i
+		}
+	}
+	*list = append(*list, v)
+	return len(*list) - 1
+}
+
+// groupContext bounds a group's round trip by the latest deadline of its
+// ops: one voter giving up does not fail the others. Without a deadline the
+// client's I/O timeouts bound it.
+func groupContext(group []*redisOp) (context.Context, context.CancelFunc) {
+	if len(group) == 1 { // its own: no timer to set up
+		return group[0].ctx, func() {}
+	}
+	var latest time.Time
+	for _, op := range group {
+		d, ok := op.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.WithoutCancel(op.ctx))
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(group[0].ctx), latest)
+}
+
+// maxRedisGroup bounds the ops of one round trip, and so the script's run
+// time, during which Redis serves nobody else.
+const maxRedisGroup = 512
+
+// redisGroups is the group commit of votes and reads. At most one round trip
+// is in flight; every op that arrives meanwhile joins the next one. No timer:
+// an op that finds nothing in flight goes out at once, from its own
+// goroutine, so a lone vote waits for nothing but its round trip. While ops
+// keep arriving, one goroutine sends group after group until none waits.
+type redisGroups struct {
+	mu      sync.Mutex
+	busy    bool       // a round trip is in flight, or about to be
+	pending []*redisOp // arrived since it went out: the next group
+	spare   []*redisOp // the last group's array, reused for the next
+}
+
+// take removes the next group from pending; g.mu is held.
+func (g *redisGroups) take() []*redisOp {
+	n := min(len(g.pending), maxRedisGroup)
+	group := append(g.spare[:0], g.pending[:n]...)
+	g.spare = nil
+	rest := copy(g.pending, g.pending[n:])
+	clear(g.pending[rest:])
+	g.pending = g.pending[:rest]
+	return group
+}
+
+// done hands back an answered group and reports whether another one waits;
+// if none does, the next op to arrive sends its own.
+func (g *redisGroups) done(group []*redisOp) (more bool) {
+	clear(group)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.spare = group[:0]
+	g.busy = len(g.pending) > 0
+	return g.busy
+}
+
+// do sends op with the next round trip and waits for its answer or for
+// ctx. A vote given up on may still be applied with the round trip it went
+// out in, and ops that arrive later never join a round trip already under
+// way: a read always sees every vote acknowledged before it began.
+func (s *Redis) do(ctx context.Context, op *redisOp) error {
+	op.ctx = ctx
+	op.done = make(chan struct{}, 1)
+	g := &s.groups
+	g.mu.Lock()
+	g.pending = append(g.pending, op)
+	if g.busy {
+		g.mu.Unlock()
+	} else {
+		g.busy = true
+		group := g.take()
+		g.mu.Unlock()
+		s.applyGroup(group) // answers op too
+		if g.done(group) {
+			go s.drainGroups()
+		}
+	}
+	select {
+	case <-op.done:
+		return op.err
+	case <-ctx.Done():
+		return fmt.Errorf("store: %w", ctx.Err())
+	}
+}
+
+// drainGroups sends group after group until no op waits.
+func (s *Redis) drainGroups() {
+	g := &s.groups
+	for {
+		g.mu.Lock()
+		group := g.take()
+		g.mu.Unlock()
+		s.applyGroup(group)
+		if !g.done(group) {
+			return
+		}
+	}
+}
+
+// VoteOnce adds 1 to choice's count and to the usage of the UTC hour of at,
+// unless a vote with the same token was counted in the last TokenTTL, and
+// returns the counts after it and whether this vote counted. The token's
+// mark and the vote are one atomic step, so a vote whose answer was lost
+// can be sent again with its token and counts at most once. A vote with no
+// token ("") always counts.
+func (s *Redis) VoteOnce(ctx context.Context, choice, token string, at time.Time) (map[string]int64, bool, error) {
+	if err := checkToken(token); err != nil {
+		return nil, false, err
+	}
+	if choice == "" {
+		return nil, false, errors.New("store: vote for an empty choice")
+	}
+	op := &redisOp{choice: choice, token: token, hour: metering.HourOf(at)}
+	if err := s.do(ctx, op); err != nil {
+		return nil, false, err
+	}
+	return op.counts, op.counted, nil
+}
+
+// Vote adds 1 to choice's count and to the usage of the UTC hour of at, and
+// returns the counts after the vote: VoteOnce without a token.
+func (s *Redis) Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error) {
+	counts, _, err := s.VoteOnce(ctx, choice, "", at)
+	return counts, err
+}
+
+// Counts returns the count of every choice voted for since the start.
+func (s *Redis) Counts(ctx context.Context) (map[string]int64, error) {
+	op := &redisOp{}
+	if err := s.do(ctx, op); err != nil {
+		return nil, err
+	}
+	return op.counts, nil
+}
