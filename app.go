@@ -106,7 +106,7 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
-	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, func(res metering.PassResult) {
+	ms, err := m.newMetering(st, func(res metering.PassResult) {
 		m.usage.observe(res)
 		metrics.ObservePass(res)
 	}, metrics.ObserveAPICall)

@@ -34,7 +34,7 @@ func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Write
 		return err
 	}
 	defer st.Close()
-	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil, nil)
+	ms, err := m.newMetering(st, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func settleHour(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer st.Close()
-	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil, nil)
+	ms, err := m.newMetering(st, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,6 +245,44 @@ func TestStartReportsPastHoursOnce(t *testing.T) {
 	again := emu.Stats().Count(emulator.EndpointBatchUsageEvent, 200) + emu.Stats().Count(emulator.EndpointUsageEvent, 200)
 	if len(emu.Events()) != sent || again != posts {
 		t.Fatalf("second start sent again: %d events (was %d), %d calls (was %d)", len(emu.Events()), sent, again, posts)
+	}
+}
+
+// The built-in emulator keeps what it recorded in DATA_DIR, so after a
+// restart the usage page still reconciles earlier days with it.
+func TestLocalEmulatorKeepsEventsAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenBolt(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Vote(context.Background(), "Cats", time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	env := map[string]string{"DATA_DIR": dir}
+	service := func(m *Main) web.Service {
+		var u web.Usage
+		waitFor(t, "the pass at start and the service's records", func() bool {
+			_, body := get(t, m.URL()+"/api/usage")
+			return json.Unmarshal([]byte(body), &u) == nil && !u.LastReport.IsZero() && len(u.Service.Records) > 0
+		})
+		return u.Service
+	}
+	m, _ := startMain(t, env)
+	if svc := service(m); svc.Records[0].SubmittedQuantity != 1 {
+		t.Fatalf("service records before the restart: %+v", svc.Records)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := startMain(t, env)
+	svc := service(m2)
+	if svc.Records[0].SubmittedQuantity != 1 || strings.Contains(svc.Note, "in memory") {
+		t.Fatalf("service records after the restart: %+v (note %q)", svc.Records, svc.Note)
+	}
+	if _, err := os.Stat(filepath.Join(dir, emulatorStateFile)); err != nil {
+		t.Error(err)
 	}
 }
 

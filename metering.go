@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -49,23 +51,28 @@ type meteringSetup struct {
 
 	emulator    *http.Server // local mode only, on a loopback port
 	emulatorRun chan error
+	// emulatorInMemory: the built-in emulator could not keep its events in
+	// a file, so a restart forgets them.
+	emulatorInMemory bool
 }
 
 // newMetering chooses the mode and builds the client and reporter. A
 // production endpoint without a usable identity is not an error: usage is
 // still counted and reporting waits, saying why. observeTry, if set, is
 // told of every try of every API call.
-func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Time, log *slog.Logger,
-	observe func(metering.PassResult), observeTry func(string, int, time.Duration)) (*meteringSetup, error) {
+func (m *Main) newMetering(ledger metering.Ledger, observe func(metering.PassResult),
+	observeTry func(string, int, time.Duration)) (*meteringSetup, error) {
+	cfg, now, log := m.Config.Metering, m.Now, m.Logger
 	s := &meteringSetup{}
 	endpoint, resource, plan := cfg.Endpoint, cfg.ResourceID, cfg.PlanID
 	switch {
 	case cfg.Local():
-		addr, srv, done, err := startLocalEmulator(cfg.Dimension, now, log)
+		dir, _ := m.dataScope()
+		addr, srv, done, kept, err := startLocalEmulator(cfg.Dimension, filepath.Join(dir, emulatorStateFile), now, log)
 		if err != nil {
 			return nil, err
 		}
-		s.emulator, s.emulatorRun = srv, done
+		s.emulator, s.emulatorRun, s.emulatorInMemory = srv, done, !kept
 		endpoint, resource, plan = "http://"+addr+"/api", localResource, localPlan
 		s.mode = modeLocal
 		s.detail = "Reporting to the built-in emulator at " + endpoint + " as " + resource + ", plan " + plan + ". Set EXTENSION_RESOURCE_ID and PLAN_ID (or METERING_ENDPOINT) to report for real."
@@ -134,23 +141,45 @@ func endpointOnThisMachine(endpoint string) bool {
 	return err == nil && config.IsLoopback(u.Hostname())
 }
 
+// emulatorStateFile, in the data directory, keeps the built-in emulator's
+// events across restarts, so that reconciliation still matches earlier days.
+const emulatorStateFile = "emulator-events.jsonl"
+
 // startLocalEmulator serves the emulator on a loopback port of its own: it
-// is for this process, never exposed beside the app.
-func startLocalEmulator(dimension string, now func() time.Time, log *slog.Logger) (string, *http.Server, chan error, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("local metering emulator: %w", err)
-	}
-	emu := emulator.New(emulator.Options{
+// is for this process, never exposed beside the app. Its events are kept in
+// stateFile; where that cannot be written they are kept in memory (kept is
+// false), and the log says so.
+func startLocalEmulator(dimension, stateFile string, now func() time.Time, log *slog.Logger) (addr string, srv *http.Server, done chan error, kept bool, err error) {
+	o := emulator.Options{
 		Plans:     map[string][]string{localPlan: {dimension}},
 		Resources: []string{localResource},
 		Now:       now,
 		Logger:    log.With("component", "emulator"),
-	})
-	srv := web.NewHTTPServer(ln.Addr().String(), emu)
-	done := make(chan error, 1)
+		StateFile: stateFile,
+	}
+	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
+		o.StateFile = ""
+		log.Warn("the built-in emulator keeps its events in memory: after a restart, earlier days differ", "err", err)
+	}
+	emu, err := emulator.Open(o)
+	if err != nil && o.StateFile != "" {
+		log.Warn("the built-in emulator keeps its events in memory: after a restart, earlier days differ", "err", err)
+		o.StateFile = ""
+		emu, err = emulator.Open(o)
+	}
+	if err != nil {
+		return "", nil, nil, false, fmt.Errorf("local metering emulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return "", nil, nil, false, fmt.Errorf("local metering emulator: %w", err)
+	}
+	srv = web.NewHTTPServer(ln.Addr().String(), emu)
+	srv.RegisterOnShutdown(func() { _ = emu.Close() })
+	done = make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	return ln.Addr().String(), srv, done, nil
+	return ln.Addr().String(), srv, done, o.StateFile != "", nil
 }
 
 func (s *meteringSetup) close() error {
@@ -323,7 +352,7 @@ func (v *usageView) service(ctx context.Context, from, now time.Time) web.Servic
 		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: metering.SubscriptionOf(s.resource),
 	})
 	svc := web.Service{FetchedAt: now, Records: []metering.UsageRecord{}}
-	if s.mode == modeLocal {
+	if s.emulatorInMemory {
 		svc.Note = "The built-in emulator keeps its events in memory: after a restart it holds none, and earlier days differ."
 	}
 	if err != nil {
