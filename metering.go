@@ -67,7 +67,7 @@ func (m *Main) newMetering(ledger metering.Ledger, observe func(metering.PassRes
 	endpoint, resource, plan := cfg.Endpoint, cfg.ResourceID, cfg.PlanID
 	switch {
 	case cfg.Local():
-		dir, _ := m.dataScope()
+		dir, _ := m.dataScope("")
 		addr, srv, done, kept, err := startLocalEmulator(cfg.Dimension, filepath.Join(dir, emulatorStateFile), now, log)
 		if err != nil {
 			return nil, err
