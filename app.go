@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +39,12 @@ type Main struct {
 	Logger *slog.Logger
 	// Addr to listen on; defaults to ":<PORT>". Tests use "127.0.0.1:0".
 	Addr string
-	// Now is the clock of votes and reporting; tests move it.
+	// MetricsAddr is the private listener (/metrics, and the usage page
+	// when it is private); defaults to ":<METRICS_PORT>", empty when
+	// METRICS_PORT is 0. Tests use "127.0.0.1:0".
+	MetricsAddr string
+	// Now is the clock of votes and reporting; tests move it. With
+	// DEMO_SPEED, Run replaces it by the demo clock.
 	Now func() time.Time
 
 	store    Store
@@ -45,6 +52,15 @@ type Main struct {
 	usage    *usageView
 	stopJobs context.CancelFunc
 	jobsDone func()
+	server   *http.Server
+	listener net.Listener
+	served   chan error
+	web      *web.Server
+	private  *privateServer
+}
+
+// privateServer is the listener no public Service exposes.
+type privateServer struct {
 	server   *http.Server
 	listener net.Listener
 	served   chan error
@@ -57,12 +73,16 @@ func NewMain(getenv func(string) string, logOut io.Writer) (*Main, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return &Main{
+	m := &Main{
 		Config: cfg,
 		Logger: newLogger(logOut, cfg.LogLevel),
 		Addr:   ":" + strconv.Itoa(cfg.Port),
 		Now:    time.Now,
-	}, nil
+	}
+	if cfg.MetricsPort != 0 {
+		m.MetricsAddr = ":" + strconv.Itoa(cfg.MetricsPort)
+	}
+	return m, nil
 }
 
 // Run opens the store, builds the server and starts serving; it returns
@@ -73,7 +93,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
-	m.usage = newUsageView(st, m.Config.Metering, m.Now)
+	demoSpeed := m.Config.DemoSpeed // 0: the wall clock
+	if demoSpeed > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		clock := newDemoClock(demoOrigin(ctx, st, m.Config.Metering.Dimension, m.Now()), demoSpeed)
+		cancel()
+		m.Now = clock.Now
+		m.Logger.Info("demo clock", "speed", demoSpeed, "now", clock.Now())
+	}
+	m.usage = newUsageView(st, m.Config.Metering, demoSpeed, m.Now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
@@ -95,6 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 	srv, err := web.NewServer(web.Options{
 		Page: web.Page{
 			Title: title, Vote1: m.Config.Vote1, Vote2: m.Config.Vote2, GetValue: m.Config.GetValue,
+			Dimension: m.Config.Metering.Dimension,
 		},
 		Store:   st,
 		Usage:   m.usage,
@@ -102,24 +131,31 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:  m.Logger,
 		Metrics: metrics,
 		Now:     m.Now,
+
+		UsagePrivate: m.Config.UsagePrivate,
 	})
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
 	}
 
+	m.web = srv
+	if err := m.servePrivate(srv.PrivateHandler()); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Addr, err)
 	}
-	m.listener = ln
 	m.server = web.NewHTTPServer(m.Addr, srv.Handler())
+	ln = web.LimitConnections(m.server, ln, m.Config.MaxConnections)
+	m.listener = ln
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(ln) }()
 	m.Logger.Info("serving", "addr", ln.Addr().String(), "version", version, "store", m.storeName())
 
 	if ms.reporter != nil {
 		jobs, stop := context.WithCancel(context.Background())
-		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter)
+		wait, err := metering.Schedule(jobs, m.Config.Metering.Schedule, ms.reporter, metering.Pace(demoSpeed))
 		if err != nil {
 			stop()
 			return err
@@ -132,19 +168,59 @@ func (m *Main) Run(ctx context.Context) error {
 // URL is the base URL the app serves on.
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
-func (m *Main) storeName() string {
-	if m.Config.Redis != "" {
-		return "redis"
+// PrivateURL is the base URL of the private listener; empty without one.
+func (m *Main) PrivateURL() string {
+	if m.private == nil {
+		return ""
 	}
-	return "embedded (" + m.Config.DataDir + ")"
+	return "http://" + m.private.listener.Addr().String()
+}
+
+// servePrivate opens the private listener, unless METRICS_PORT is 0.
+func (m *Main) servePrivate(h http.Handler) error {
+	if m.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", m.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_PORT: listen on %s: %w", m.MetricsAddr, err)
+	}
+	p := &privateServer{server: web.NewHTTPServer(m.MetricsAddr, h), listener: ln, served: make(chan error, 1)}
+	go func() { p.served <- p.server.Serve(ln) }()
+	m.private = p
+	m.Logger.Info("serving metrics", "addr", ln.Addr().String(), "usage_private", m.Config.UsagePrivate)
+	return nil
+}
+
+// Drain is the first step of a graceful stop, before Close: /readyz
+// answers 503, so load balancers and kube-proxy take this instance out,
+// while every request is still served for d; responses ask clients to
+// close their connections, so the next request opens one elsewhere.
+func (m *Main) Drain(d time.Duration) {
+	if m.web == nil || d <= 0 {
+		return
+	}
+	m.web.Drain()
+	m.server.SetKeepAlivesEnabled(false)
+	m.Logger.Info("draining", "for", d.String())
+	time.Sleep(d)
+}
+
+func (m *Main) storeName() string {
+	dir, prefix := m.dataScope()
+	if m.Config.Redis != "" {
+		return "redis (" + prefix + ")"
+	}
+	return "embedded (" + dir + ")"
 }
 
 func (m *Main) openStore() (Store, error) {
-	opts := store.Options{Prefix: m.Config.RedisPrefix, Dimension: m.Config.Metering.Dimension}
+	dir, prefix := m.dataScope()
+	opts := store.Options{Prefix: prefix, Dimension: m.Config.Metering.Dimension}
 	if m.Config.Redis == "" {
-		st, err := store.OpenBolt(m.Config.DataDir, opts)
+		st, err := store.OpenBolt(dir, opts)
 		if err != nil {
-			return nil, fmt.Errorf("DATA_DIR: %w", err)
+			return nil, dataDirError(err)
 		}
 		return st, nil
 	}
@@ -158,9 +234,32 @@ func (m *Main) openStore() (Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := st.Ping(ctx); err != nil {
-		m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		if redisRefusedPassword(err) {
+			m.Logger.Error("redis refused the password: check REDIS_PWD or the password in REDIS; serving 503 on /readyz until it is accepted", "err", err)
+		} else {
+			m.Logger.Warn("redis not reachable yet; serving 503 on /readyz until it is", "err", err)
+		}
 	}
 	return st, nil
+}
+
+// redisRefusedPassword tells a wrong or missing password from a Redis that
+// is not there: Redis answers WRONGPASS or NOAUTH (and, to AUTH when it has
+// no password, an ERR about AUTH), never with the password itself.
+func redisRefusedPassword(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") ||
+		(strings.Contains(msg, "ERR") && strings.Contains(msg, "AUTH") && strings.Contains(msg, "password"))
+}
+
+// dataDirError names the embedded store's path once: an *fs.PathError
+// already holds it, and the store's message would add it again.
+func dataDirError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("DATA_DIR: cannot %s %s: %v (the directory must be writable)", pe.Op, pe.Path, pe.Err)
+	}
+	return fmt.Errorf("DATA_DIR: %w", err)
 }
 
 // Close drains in-flight requests, then closes the store: the reverse of
@@ -182,6 +281,17 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 		m.server = nil
+	}
+	if p := m.private; p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown private listener: %w", err))
+		}
+		if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		m.private = nil
 	}
 	if m.metering != nil {
 		if err := m.metering.close(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/web"
 )
@@ -46,6 +49,71 @@ func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Write
 	enc := json.NewEncoder(stderr)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// settleHour records an operator's verdict on an unresolved hour, with the
+// same lock and ledger as report: azure-vote settle HOUR --as accepted|carry
+// --reason "...". The operator checks Partner Center first; the ledger keeps
+// who decided, when and why.
+func settleHour(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("settle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	as := fs.String("as", "", "accepted (the service holds the hour) or carry (it does not: carry its usage)")
+	reason := fs.String("reason", "", "why, e.g. what Partner Center shows (required)")
+	by := fs.String("by", cmp.Or(getenv("USER"), "operator"), "who decides")
+	var hourArg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		hourArg, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if hourArg == "" && fs.NArg() > 0 {
+		hourArg = fs.Arg(0)
+	}
+	if hourArg == "" {
+		return errors.New("settle: name the hour, e.g. azure-vote settle 2026-11-22T08 --as carry --reason \"...\"")
+	}
+	hour, err := parseHourArg(hourArg)
+	if err != nil {
+		return err
+	}
+	m, err := NewMain(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := m.openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ms, err := newMetering(m.Config.Metering, st, m.Now, m.Logger, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
+	if ms.reporter == nil {
+		return fmt.Errorf("settle: reporting is paused: %s", ms.detail)
+	}
+	rec, err := ms.reporter.Settle(ctx, hour, metering.Verdict(*as), *reason, *by)
+	if err != nil {
+		return fmt.Errorf("settle: %w", err)
+	}
+	enc := json.NewEncoder(stderr)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rec)
+}
+
+// parseHourArg reads an hour as the data contract names it (2026-11-22T08)
+// or as an RFC 3339 time within it.
+func parseHourArg(s string) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02T15", s, time.UTC); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return metering.HourOf(t), nil
+	}
+	return time.Time{}, fmt.Errorf("settle: %q is not an hour: write it as 2026-11-22T08 (UTC)", s)
 }
 
 // serveEmulator serves the Metering API emulator alone, for partners'

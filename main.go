@@ -4,6 +4,7 @@
 //
 //	azure-vote                     serve the app (configuration from the environment)
 //	azure-vote report              run one metering pass and exit
+//	azure-vote settle HOUR --as accepted|carry --reason "..."  settle an unresolved hour
 //	azure-vote emulator -addr :8090  serve the metering API emulator alone
 package main
 
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return serve(ctx, getenv, stderr)
 	case "report":
 		return reportOnce(ctx, getenv, stderr)
+	case "settle":
+		return settleHour(ctx, args, getenv, stderr)
 	case "emulator":
 		return serveEmulator(ctx, args, stderr)
 	case "version", "-version", "--version":
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 const usage = `usage:
   azure-vote                        serve the vote app (settings from the environment, see README)
   azure-vote report                 run one metering pass with the same lock and ledger, then exit
+  azure-vote settle HOUR --as accepted|carry --reason "..." [--by NAME]
+                                    settle an unresolved hour after checking Partner Center
   azure-vote emulator [-addr :8090] serve the Marketplace Metering API emulator alone
   azure-vote version                print the version
 `
@@ -80,7 +85,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) (e
 		_ = m.Close()
 		return err
 	}
+	// A plain line among the JSON logs, for whoever ran `go run .`.
+	fmt.Fprintln(logs, m.Greeting())
 	<-ctx.Done()
+	m.Drain(m.Config.ShutdownDrain)
 	m.Logger.Info("shutting down")
 	return m.Close()
 }

@@ -49,7 +49,7 @@ func startMain(t *testing.T, env map[string]string) (*Main, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Addr = "127.0.0.1:0"
+	m.Addr, m.MetricsAddr = "127.0.0.1:0", "127.0.0.1:0"
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +278,54 @@ func TestReportCommand(t *testing.T) {
 	}
 }
 
+func TestSettleCommand(t *testing.T) {
+	api := httptest.NewServer(emulator.New(emulator.Options{}))
+	defer api.Close()
+	dir := t.TempDir()
+	env := map[string]string{"DATA_DIR": dir, "METERING_ENDPOINT": api.URL + "/api",
+		"EXTENSION_RESOURCE_ID": "6f1a2b3c-0000-4000-8000-000000000001", "PLAN_ID": "basic", "USER": "ops"}
+	getenv := func(k string) string { return env[k] }
+	hour := metering.HourOf(time.Now().Add(-30 * time.Hour))
+	st, err := store.OpenBolt(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Vote(context.Background(), "Cats", hour.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := st.Records(context.Background(), store.DefaultDimension)
+	rec := recs[0]
+	rec.State, rec.Sent, rec.MaybeBilled, rec.Unresolved = metering.StateUnresolved, 1, true, "records processing"
+	if _, err := st.Update(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	for _, bad := range [][]string{
+		{"settle"},
+		{"settle", "yesterday", "--as", "carry", "--reason", "x"},
+		{"settle", hour.Format("2006-01-02T15"), "--as", "carry"},
+		{"settle", hour.Format("2006-01-02T15"), "--as", "perhaps", "--reason", "x"},
+	} {
+		if err := run(context.Background(), bad, getenv, io.Discard); err == nil {
+			t.Errorf("%q was taken", bad)
+		}
+	}
+	var out bytes.Buffer
+	args := []string{"settle", hour.Format("2006-01-02T15"), "--as", "carry", "--reason", "Partner Center shows nothing that hour"}
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatalf("settle: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{`"state": "expired"`, `"carriedOut": 1`, `"resolvedBy": "ops"`, `"resolution": "Partner Center shows nothing that hour"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("settle printed no %s:\n%s", want, out.String())
+		}
+	}
+	if err := run(context.Background(), args, getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "already settled") {
+		t.Errorf("settling twice: %v", err)
+	}
+}
+
 func TestEmulatorCommand(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -362,7 +410,7 @@ func TestCloseDrainsInFlightRequests(t *testing.T) {
 // serve runs until its context ends (SIGTERM in the binary), then shuts down cleanly.
 func TestServeStopsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": strconv.Itoa(freePort(t))}
+	env := map[string]string{"DATA_DIR": t.TempDir(), "PORT": strconv.Itoa(freePort(t)), "METRICS_PORT": strconv.Itoa(freePort(t))}
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, logs) }()

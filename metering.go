@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/uuid"
+	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
@@ -40,6 +43,7 @@ type meteringSetup struct {
 	detail   string // resource and plan, or why reporting waits
 	resource string // reported for; empty when paused
 	plan     string
+	endpoint string // reported to; empty when paused
 	reporter *metering.Reporter
 	client   *metering.Client
 
@@ -70,12 +74,15 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 		fallthrough
 	default:
 		if unsetValue(resource) || unsetValue(plan) {
-			if endpoint == metering.DefaultEndpoint {
-				s.mode, s.detail = modePaused, "EXTENSION_RESOURCE_ID and PLAN_ID must both be set to report to Azure; usage is kept."
+			if !endpointOnThisMachine(endpoint) {
+				// The fake local resource must never leave the machine: the
+				// real service, or a stranger's, would be told of it.
+				s.mode, s.detail = modePaused, noResourceReason(endpoint)
+				log.Warn("metering paused", "reason", s.detail)
 				return s, nil
 			}
-			// Another endpoint (an emulator elsewhere) with no resource:
-			// the fake local one keeps the loop whole.
+			// An emulator elsewhere on this machine with no resource: the
+			// fake local one keeps the loop whole.
 			resource, plan = localResource, localPlan
 		}
 		s.mode = modeAzure
@@ -83,8 +90,8 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 	}
 	cred, kind, err := metering.NewCredential(endpoint, cfg.ClientID)
 	if errors.Is(err, metering.ErrNoIdentity) {
-		s.mode, s.detail = modePaused, err.Error()
-		log.Warn("metering paused", "reason", err.Error())
+		s.mode, s.detail = modePaused, noIdentityReason
+		log.Warn("metering paused", "reason", s.detail)
 		return s, nil
 	}
 	if err != nil {
@@ -94,7 +101,7 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("METERING_ENDPOINT: %w", err)
 	}
-	s.client, s.resource, s.plan = client, resource, plan
+	s.client, s.resource, s.plan, s.endpoint = client, resource, plan, endpoint
 	s.reporter = metering.NewReporter(metering.ReporterOptions{
 		Ledger: ledger, Sender: client, Resource: resource, PlanID: plan, Dimension: cfg.Dimension,
 		Grace: cfg.Grace, Now: now, Logger: log, Observe: observe,
@@ -105,6 +112,27 @@ func newMetering(cfg config.Metering, ledger metering.Ledger, now func() time.Ti
 }
 
 func unsetValue(s string) bool { return s == "" || s == config.Placeholder }
+
+// noIdentityReason is why reporting waits without an identity, naming the
+// environment variable and the chart key that set it.
+const noIdentityReason = "No identity to get a token for the Metering Service API: set CLIENT_ID " +
+	"(chart key global.azure.identity.clientId, which Azure fills in) to the managed identity's client id, " +
+	"or a workload identity (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID). " +
+	"Usage is counted and kept; hours still inside the 24-hour window are reported once it is set."
+
+// noResourceReason is why reporting waits for a resource and plan.
+func noResourceReason(endpoint string) string {
+	return "EXTENSION_RESOURCE_ID and PLAN_ID (chart keys global.azure.extension.resourceId and " +
+		"global.azure.marketplace.planId) must both be set to report to " + endpoint +
+		"; the local demo resource is reported only to an emulator on this machine. Usage is counted and kept."
+}
+
+// endpointOnThisMachine reports whether the Metering API endpoint is a
+// loopback address.
+func endpointOnThisMachine(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && config.IsLoopback(u.Hostname())
+}
 
 // startLocalEmulator serves the emulator on a loopback port of its own: it
 // is for this process, never exposed beside the app.
@@ -146,14 +174,24 @@ const (
 	serviceErrorTTL = 15 * time.Second
 )
 
+// viewRetry is the retry policy of the usage page's call to the service.
+func viewRetry() policy.RetryOptions {
+	return policy.RetryOptions{
+		MaxRetries: 1, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: web.ReconcileTimeout,
+	}
+}
+
 // usageView answers the usage page from the ledger, the service's own
 // record (GET usageEvents) and the rate card.
 type usageView struct {
-	setup   *meteringSetup
-	ledger  ledgerHistory
-	dim     string
-	pricing config.Pricing
-	now     func() time.Time
+	setup    *meteringSetup
+	ledger   ledgerHistory
+	dim      string
+	pricing  config.Pricing
+	currency string
+	schedule cron.Schedule // nil: no schedule to tell the next pass by
+	speed    float64       // of the demo clock; 0 for the wall clock
+	now      func() time.Time
 
 	mu     sync.Mutex
 	last   time.Time // end of the last pass that held the lock
@@ -178,10 +216,17 @@ type serviceAnswer struct {
 // longer needs).
 type ledgerHistory interface {
 	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
+	// Records are the hours the reporter still works on, however old:
+	// the page counts the failing and unresolved ones before its window.
+	Records(ctx context.Context, dim string) ([]metering.Record, error)
 }
 
-func newUsageView(ledger ledgerHistory, cfg config.Metering, now func() time.Time) *usageView {
-	return &usageView{ledger: ledger, dim: cfg.Dimension, pricing: cfg.Pricing, now: now, fetching: make(chan struct{}, 1)}
+func newUsageView(ledger ledgerHistory, cfg config.Metering, demoSpeed float64, now func() time.Time) *usageView {
+	sched, _ := cron.ParseStandard(cfg.Schedule) // validated at start
+	return &usageView{
+		ledger: ledger, dim: cfg.Dimension, pricing: cfg.Pricing, currency: cfg.Currency,
+		schedule: sched, speed: demoSpeed, now: now, fetching: make(chan struct{}, 1),
+	}
 }
 
 func (v *usageView) observe(res metering.PassResult) {
@@ -207,6 +252,10 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	if err != nil {
 		return web.Usage{}, err
 	}
+	open, err := v.ledger.Records(ctx, v.dim)
+	if err != nil {
+		return web.Usage{}, err
+	}
 	svc := v.service(ctx, from, now)
 
 	hours := slices.DeleteFunc(slices.Clone(recs), func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(since)) })
@@ -214,11 +263,24 @@ func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, erro
 	v.mu.Lock()
 	last := v.last
 	v.mu.Unlock()
-	return web.Usage{
-		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan,
+	u := web.Usage{
+		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan, Endpoint: v.setup.endpoint,
 		Dimension: v.dim, Hours: hours, LastReport: last, Service: svc,
-		Charges: v.charges(recs, svc, month),
-	}, nil
+		Charges: v.charges(recs, svc, month), Currency: v.currency, DemoSpeed: v.speed,
+	}
+	if v.setup.reporter != nil && v.schedule != nil {
+		u.NextPass = v.schedule.Next(now)
+	}
+	for _, r := range open {
+		switch {
+		case !r.Hour.Before(metering.HourOf(since)):
+		case r.State == metering.StateUnresolved:
+			u.Earlier.Unresolved++
+		case !r.State.Settled() && r.LastError != "":
+			u.Earlier.Failing++
+		}
+	}
+	return u, nil
 }
 
 // service asks GET usageEvents what the service recorded from the day
@@ -253,6 +315,10 @@ func (v *usageView) service(ctx context.Context, from, now time.Time) web.Servic
 	id := uuid.NewString()
 	callCtx, cancel := context.WithTimeout(metering.WithCorrelationID(ctx, id), web.ReconcileTimeout)
 	defer cancel()
+	// A person waits for this call: one quick retry, not the reporter's
+	// minute of backoff, so that an endpoint refusing connections is
+	// answered as such at once instead of as the deadline running out.
+	callCtx = policy.WithRetryOptions(callCtx, viewRetry())
 	rows, err := s.client.UsageEvents(callCtx, metering.UsageQuery{
 		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: metering.SubscriptionOf(s.resource),
 	})

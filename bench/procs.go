@@ -261,6 +261,8 @@ func serverEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	// No private listener: it is not measured, and a fixed port could be taken.
+	env = append(env, "METRICS_PORT=0")
 	return append(env, extra...)
 }
 

@@ -35,8 +35,28 @@ type Config struct {
 	RedisPwd    string     // REDIS_PWD
 	RedisPrefix string     // REDIS_PREFIX
 	DataDir     string     // DATA_DIR: the embedded store's directory
+	// DemoSpeed (DEMO_SPEED) runs the app's clock this many times faster
+	// than the wall clock, in local mode only: 60 makes a minute an hour.
+	// Zero is the wall clock.
+	DemoSpeed float64
+
+	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
+	// once, half of them idle at most; 0 sets no bound.
+	MaxConnections int
 
 	Metering Metering
+
+	// MetricsPort (METRICS_PORT) serves /metrics, and the usage page when
+	// UsagePrivate, on a port of its own that no public Service exposes;
+	// 0 serves neither.
+	MetricsPort int
+	// UsagePrivate (USAGE_PAGE=private) keeps /usage and /api/usage off the
+	// public port.
+	UsagePrivate bool
+	// ShutdownDrain (SHUTDOWN_DRAIN): on SIGTERM, how long /readyz answers
+	// 503 while requests are still served, so that load balancers stop
+	// sending before the listener closes.
+	ShutdownDrain time.Duration
 }
 
 // Metering is the configuration of usage reporting.
@@ -48,6 +68,7 @@ type Metering struct {
 	Dimension  string        // METERING_DIMENSION
 	Schedule   string        // METERING_SCHEDULE: cron spec, UTC
 	Grace      time.Duration // METERING_GRACE: how long after an hour ends before it is reported
+	Currency   string        // METERING_CURRENCY: shown before amounts; empty shows none
 	Pricing    Pricing
 }
 
@@ -107,10 +128,11 @@ func unset(s string) bool { return s == "" || s == Placeholder }
 func EnvNames() []string {
 	return []string{
 		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
-		"PORT", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR",
+		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR", "DEMO_SPEED",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
-		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS",
+		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS", "METERING_CURRENCY",
+		"METRICS_PORT", "USAGE_PAGE", "SHUTDOWN_DRAIN",
 	}
 }
 
@@ -126,7 +148,16 @@ const (
 	DefaultDimension = "pervote"
 	DefaultSchedule  = "5 * * * *"
 	DefaultGrace     = 5 * time.Minute
+
+	DefaultMetricsPort = 9090
+	// MaxShutdownDrain bounds SHUTDOWN_DRAIN: a drain is seconds, and the
+	// chart's termination grace period must cover it.
+	MaxShutdownDrain = 2 * time.Minute
 )
+
+// DefaultMaxConnections keeps the memory of open connections near 22 MB,
+// far inside the chart's 256 MiB limit (the README has the benchmark).
+const DefaultMaxConnections = 1024
 
 // FromEnv reads the configuration with getenv (os.Getenv in main, a map in
 // tests) and validates it. The error names the first bad variable.
@@ -144,6 +175,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RedisPwd:    getenv("REDIS_PWD"),
 		RedisPrefix: p.str("REDIS_PREFIX", DefaultPrefix),
 		DataDir:     p.str("DATA_DIR", DefaultDataDir),
+		DemoSpeed:   p.quantity("DEMO_SPEED"),
 		Metering: Metering{
 			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
@@ -152,6 +184,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Dimension:  p.str("METERING_DIMENSION", DefaultDimension),
 			Schedule:   p.str("METERING_SCHEDULE", DefaultSchedule),
 			Grace:      p.duration("METERING_GRACE", DefaultGrace),
+			Currency:   strings.TrimSpace(getenv("METERING_CURRENCY")),
 			Pricing: Pricing{
 				Set:      strings.TrimSpace(getenv("METERING_PRICE")) != "",
 				Price:    p.quantity("METERING_PRICE"),
@@ -160,6 +193,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			},
 		},
 	}
+	c.MetricsPort = p.integer("METRICS_PORT", DefaultMetricsPort)
+	c.UsagePrivate = p.usagePage("USAGE_PAGE")
+	c.ShutdownDrain = p.duration("SHUTDOWN_DRAIN", 0)
+	c.MaxConnections = p.integer("MAX_CONNECTIONS", DefaultMaxConnections)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -177,13 +214,26 @@ func (c Config) Validate() error {
 		return errors.New("GETVALUE must differ from the vote choices and from reset")
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("PORT=%d: must be 1-65535", c.Port)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("MAX_CONNECTIONS=%d: must be 0 (no bound) or more", c.MaxConnections)
 	}
 	for name, v := range map[string]string{"TITLE": c.Title, "VOTE1VALUE": c.Vote1, "VOTE2VALUE": c.Vote2, "GETVALUE": c.GetValue} {
 		if len(v) > 200 {
 			return fmt.Errorf("%s: at most 200 characters", name)
 		}
 	}
+	if err := c.validateServing(); err != nil {
+		return err
+	}
 	m := c.Metering
+	if c.DemoSpeed != 0 {
+		if err := validateDemoSpeed(c.DemoSpeed, m); err != nil {
+			return fmt.Errorf("DEMO_SPEED=%s: %v", strconv.FormatFloat(c.DemoSpeed, 'f', -1, 64), err)
+		}
+	}
+	if len(m.Currency) > 8 {
+		return fmt.Errorf("METERING_CURRENCY=%q: at most 8 characters, e.g. USD or €", m.Currency)
+	}
 	if _, err := cron.ParseStandard(m.Schedule); err != nil {
 		return fmt.Errorf("METERING_SCHEDULE=%q: %v", m.Schedule, err)
 	}
@@ -195,7 +245,7 @@ func (c Config) Validate() error {
 	}
 	if m.Endpoint != "" {
 		if err := validateEndpoint(m.Endpoint); err != nil {
-			return fmt.Errorf("METERING_ENDPOINT=%q: %v", m.Endpoint, err)
+			return fmt.Errorf("METERING_ENDPOINT=%q: %v", redactedURL(m.Endpoint), err)
 		}
 	}
 	if !m.Pricing.Set && m.Pricing.Included != 0 {
@@ -207,12 +257,46 @@ func (c Config) Validate() error {
 	return nil
 }
 
+func (c Config) validateServing() error {
+	switch {
+	case c.MetricsPort < 0 || c.MetricsPort > 65535:
+		return fmt.Errorf("METRICS_PORT=%d: must be 0 (off) or 1-65535", c.MetricsPort)
+	case c.MetricsPort == c.Port:
+		return fmt.Errorf("METRICS_PORT=%d: must differ from PORT, which the public Service exposes", c.MetricsPort)
+	case c.UsagePrivate && c.MetricsPort == 0:
+		return errors.New("USAGE_PAGE=private needs METRICS_PORT, the port it is served on")
+	case c.ShutdownDrain < 0 || c.ShutdownDrain > MaxShutdownDrain:
+		return fmt.Errorf("SHUTDOWN_DRAIN=%s: must be between 0 and %s", c.ShutdownDrain, MaxShutdownDrain)
+	}
+	return nil
+}
+
+// MaxDemoSpeed bounds DEMO_SPEED: at 3600 a second is an hour, about as
+// fast as a pass and a page can follow.
+const MaxDemoSpeed = 3600
+
+// validateDemoSpeed allows a demo clock only where nothing real is billed:
+// the built-in emulator of local mode.
+func validateDemoSpeed(speed float64, m Metering) error {
+	switch {
+	case speed < 1 || speed > MaxDemoSpeed:
+		return fmt.Errorf("must be between 1 and %d (60 makes a minute an hour)", MaxDemoSpeed)
+	case !m.Local():
+		return errors.New("the demo clock runs only in local mode, never against a real Metering API: " +
+			"unset METERING_ENDPOINT, or EXTENSION_RESOURCE_ID and PLAN_ID")
+	}
+	return nil
+}
+
 // validateEndpoint accepts https anywhere and plain http only on loopback:
 // a bearer token must never cross a network in clear.
 func validateEndpoint(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return errors.New("not an absolute URL")
+	}
+	if u.User != nil {
+		return errors.New("must not carry user information: the API takes a bearer token from the identity")
 	}
 	if !strings.HasSuffix(u.Path, "/api") {
 		return errors.New("the base URL must end in /api")
@@ -227,6 +311,22 @@ func validateEndpoint(s string) error {
 		return errors.New("plain http is allowed only to loopback addresses")
 	}
 	return fmt.Errorf("scheme %q: use https", u.Scheme)
+}
+
+// redactedURL is s for an error message, without its user information,
+// also when s does not parse: a URL's userinfo is a password.
+func redactedURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User("xxxxx") // the user name too: it may be a token
+		return u.String()
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		return scheme + "://xxxxx" + rest[strings.LastIndex(rest, "@"):]
+	}
+	return "(not shown: it holds user information)"
 }
 
 // IsLoopback reports whether host names this machine.
@@ -292,6 +392,19 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		p.fail(name, v, "must be a duration such as 5m")
 	}
 	return d
+}
+
+// usagePage reads USAGE_PAGE: public (the default) or private.
+func (p *parser) usagePage(name string) (private bool) {
+	switch v := strings.TrimSpace(p.getenv(name)); strings.ToLower(v) {
+	case "", "public":
+		return false
+	case "private":
+		return true
+	default:
+		p.fail(name, v, "must be public or private")
+		return false
+	}
 }
 
 func (p *parser) quantity(name string) float64 {

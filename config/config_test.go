@@ -71,6 +71,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	}{
 		{map[string]string{"PORT": "eighty"}, "PORT"},
 		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS"},
+		{map[string]string{"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS"},
 		{map[string]string{"SHOWHOST": "yes please"}, "SHOWHOST"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"VOTE1VALUE": "Dogs"}, "VOTE1VALUE"},
@@ -98,6 +100,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:NaN"}, "METERING_TIERS"},
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,100:0.4"}, `METERING_TIERS="100:0.5,100:0.4": tier 2: thresholds must rise (100 after 100)`},
 		{map[string]string{"METERING_PRICE": "1", "METERING_TIERS": "100:0.5,50:0.4"}, "METERING_TIERS"},
+		{map[string]string{"DEMO_SPEED": "fast"}, `DEMO_SPEED="fast": must be a number`},
+		{map[string]string{"DEMO_SPEED": "0.5"}, "DEMO_SPEED=0.5: must be between 1 and 3600"},
+		{map[string]string{"DEMO_SPEED": "100000"}, "DEMO_SPEED=100000: must be between 1 and 3600"},
+		{map[string]string{"DEMO_SPEED": "60", "EXTENSION_RESOURCE_ID": "/subscriptions/x", "PLAN_ID": "basic"}, "DEMO_SPEED=60: the demo clock runs only in local mode"},
+		{map[string]string{"DEMO_SPEED": "60", "METERING_ENDPOINT": "http://127.0.0.1:8090/api"}, "DEMO_SPEED=60: the demo clock runs only in local mode"},
+		{map[string]string{"METERING_CURRENCY": "US dollars"}, "METERING_CURRENCY"},
 	} {
 		_, err := FromEnv(env(tc.env))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -105,6 +113,36 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error is not one line: %q", tc.env, err)
+		}
+	}
+}
+
+// A METERING_ENDPOINT is refused without repeating its user information,
+// whatever else is wrong with it.
+func TestEndpointErrorsHideUserInfo(t *testing.T) {
+	for _, ep := range []string{
+		"ftp://user:s3cret@127.0.0.1/api", "ftp://s3cret@127.0.0.1/api", "https://user:s3cret@example.test/api",
+		"http://user:s3cret@10.0.0.1/api", "https://user:s3cret@example.test/v1", "https://user:s3cret@host:port/api",
+		"user:s3cret@example.test/api", "https://user:s3cret@exa mple.test/api", "%zz://user:s3cret@h/api",
+	} {
+		_, err := FromEnv(env(map[string]string{"METERING_ENDPOINT": ep}))
+		if err == nil || !strings.HasPrefix(err.Error(), "METERING_ENDPOINT") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want METERING_ENDPOINT refused without the secret", ep, err)
+		}
+	}
+}
+
+func TestDemoClockInLocalMode(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"DEMO_SPEED": "60", "METERING_CURRENCY": " USD "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DemoSpeed != 60 || c.Metering.Currency != "USD" {
+		t.Fatalf("DemoSpeed %v, Currency %q", c.DemoSpeed, c.Metering.Currency)
+	}
+	for _, name := range []string{"DEMO_SPEED", "METERING_CURRENCY"} {
+		if !slices.Contains(EnvNames(), name) {
+			t.Errorf("EnvNames lacks %s", name)
 		}
 	}
 }

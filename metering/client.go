@@ -85,6 +85,8 @@ func NewClient(endpoint string, cred azcore.TokenCredential, o *ClientOptions) (
 
 	bearer := runtime.NewBearerTokenPolicy(tokenSource{cred}, []string{Scope},
 		&policy.BearerTokenOptions{InsecureAllowCredentialWithHTTP: plainHTTP})
+	// countAttempt sits after the bearer policy: it sees only tries that
+	// got a token and so could leave this process.
 	perRetry := []policy.Policy{bearer, policyFunc(countAttempt)}
 	if opts.ObserveTry != nil {
 		perRetry = append(perRetry, observeTries(opts.ObserveTry))
@@ -119,19 +121,30 @@ func (c *Client) Endpoint() string { return c.base.String() }
 func parseEndpoint(endpoint string) (*url.URL, bool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, false, fmt.Errorf("metering: endpoint %q: %w", endpoint, err)
+		// The URL is not repeated: its user information may be a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, false, fmt.Errorf("metering: endpoint: %w", err)
+	}
+	// Errors show the endpoint without its user information, the user
+	// name included: a token is sometimes put there.
+	shown := *u
+	if u.User != nil {
+		shown.User = url.User("xxxxx")
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", endpoint, DefaultEndpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", shown.String(), DefaultEndpoint)
 	case u.User != nil:
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", u.Redacted())
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", shown.String())
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", shown.String())
 	}
 	plain := u.Scheme == "http"
 	if plain && !isLoopback(u.Hostname()) {
-		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", endpoint)
+		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", shown.String())
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
@@ -189,6 +202,11 @@ func (c *Client) SendUsageEvent(ctx context.Context, ev UsageEvent) (_ EventResu
 	if err != nil {
 		return EventResult{}, err
 	}
+	return x.eventResult(ev)
+}
+
+// eventResult reads the answer to one usage event.
+func (x *exchanged) eventResult(ev UsageEvent) (EventResult, error) {
 	switch {
 	case x.status == http.StatusOK:
 		var res EventResult
@@ -198,22 +216,29 @@ func (c *Client) SendUsageEvent(ctx context.Context, ev UsageEvent) (_ EventResu
 		if res.Status == "" {
 			res.Status = StatusAccepted
 		}
+		res.Unanswered = x.unanswered
 		return res, nil
 	case x.status == http.StatusConflict:
 		d := x.detail
 		if d.Code == "" {
 			d.Code = "Conflict"
 		}
-		return sentResult(ev, StatusDuplicate, &d), nil
+		res := sentResult(ev, StatusDuplicate, &d)
+		res.Unanswered = x.unanswered
+		return res, nil
 	case x.status == http.StatusBadRequest && isExpiry(x.detail):
 		d := x.detail
-		return sentResult(ev, StatusExpired, &d), nil
+		res := sentResult(ev, StatusExpired, &d)
+		res.Unanswered = x.unanswered
+		return res, nil
 	}
 	return EventResult{}, x.apiError()
 }
 
 // SendBatch posts 1 to MaxBatch events to batchUsageEvent and returns the
-// service's result for each, in the order sent. Every per-event status
+// service's results. The API documents no order for them: match each result
+// to its event by its echo (resource, dimension, effectiveStartTime), never by
+// position, and expect an answer to be short, long or wrong. Every per-event status
 // (Accepted, Duplicate, Expired, ResourceNotFound, ...) is a result; an
 // answer that is not 200 is an *APIError. A batch of 0 or more than MaxBatch
 // events is refused before sending with a *BatchSizeError.
@@ -228,6 +253,11 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	if err != nil {
 		return BatchResult{}, err
 	}
+	return x.batchResult()
+}
+
+// batchResult reads the answer to a batch.
+func (x *exchanged) batchResult() (BatchResult, error) {
 	if x.status != http.StatusOK {
 		return BatchResult{}, x.apiError()
 	}
@@ -235,11 +265,7 @@ func (c *Client) SendBatch(ctx context.Context, events []UsageEvent) (_ BatchRes
 	if err := json.Unmarshal(x.body, &res); err != nil {
 		return BatchResult{}, x.unreadable(err)
 	}
-	// Results are matched to events by position, so a short answer cannot
-	// be trusted for any of them.
-	if len(res.Result) != len(events) {
-		return BatchResult{}, x.unreadable(fmt.Errorf("answer has %d results for %d events", len(res.Result), len(events)))
-	}
+	res.Unanswered = x.unanswered
 	return res, nil
 }
 
@@ -272,6 +298,11 @@ func (c *Client) UsageEvents(ctx context.Context, q UsageQuery) (_ []UsageRecord
 	if err != nil {
 		return nil, err
 	}
+	return x.usageRecords()
+}
+
+// usageRecords reads the answer to GET usageEvents.
+func (x *exchanged) usageRecords() ([]UsageRecord, error) {
 	if x.status != http.StatusOK {
 		return nil, x.apiError()
 	}
@@ -316,6 +347,9 @@ type exchanged struct {
 	detail                   ErrorDetail // decoded body of a non-2xx answer
 	requestID, correlationID string
 	attempts                 int
+	// unanswered counts earlier tries that got no definitive answer (no
+	// response, a 408, 429 or 5xx): any of them may have been recorded.
+	unanswered int
 }
 
 func (x *exchanged) apiError() *APIError {
@@ -326,7 +360,15 @@ func (x *exchanged) apiError() *APIError {
 		RequestID:     x.requestID,
 		CorrelationID: x.correlationID,
 		RetryAfter:    retryAfter(x.header, time.Now()),
+		Unanswered:    max(0, x.unanswered-boolInt(!definitive(x.status))),
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // unreadable is the error for an answer that came back but cannot be used:
@@ -334,6 +376,7 @@ func (x *exchanged) apiError() *APIError {
 func (x *exchanged) unreadable(err error) *TransportError {
 	return &TransportError{
 		Op:            x.op,
+		StatusCode:    x.status,
 		RequestID:     x.requestID,
 		CorrelationID: x.correlationID,
 		Attempts:      x.attempts,
@@ -348,7 +391,7 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	// A call that cannot start is not sent: say so plainly, not as a
 	// transport error that would suggest it may have arrived.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("metering: %s: %w", op, err)
+		return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 	}
 	u := c.base.JoinPath(name)
 	if query == nil {
@@ -357,15 +400,15 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	query.Set("api-version", APIVersion)
 	u.RawQuery = query.Encode()
 
-	attempts := new(atomic.Int32)
-	req, err := runtime.NewRequest(context.WithValue(ctx, attemptsKey{}, attempts), method, u.String())
+	tries := new(tryCounts)
+	req, err := runtime.NewRequest(context.WithValue(ctx, attemptsKey{}, tries), method, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("metering: %s: %w", op, err)
+		return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 	}
 	req.Raw().Header.Set("Accept", "application/json")
 	if body != nil {
 		if err := runtime.MarshalAsJSON(req, body); err != nil {
-			return nil, fmt.Errorf("metering: %s: %w", op, err)
+			return nil, fmt.Errorf("metering: %s: %w: %w", op, ErrNotSent, err)
 		}
 	}
 
@@ -375,7 +418,8 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 		op:            op,
 		requestID:     req.Raw().Header.Get(HeaderRequestID),
 		correlationID: req.Raw().Header.Get(HeaderCorrelationID),
-		attempts:      int(attempts.Load()),
+		attempts:      int(tries.sent.Load()),
+		unanswered:    int(tries.unanswered.Load()),
 	}
 	if resp != nil {
 		x.status, x.header = resp.StatusCode, resp.Header
@@ -385,9 +429,12 @@ func (c *Client) exchange(ctx context.Context, method, name string, query url.Va
 	}
 	c.logCall(ctx, method, u.Path, x, time.Since(start), err)
 	switch {
-	case errors.Is(err, ErrToken):
+	case errors.Is(err, ErrToken) && x.unanswered == 0:
 		return nil, fmt.Errorf("metering: %s: %w", op, err)
 	case err != nil:
+		// A try before this failure may have been recorded, whatever ended
+		// the call (a token that could not be renewed, say).
+		err = tries.explain(err)
 		return nil, &TransportError{Op: op, RequestID: x.requestID, CorrelationID: x.correlationID, Attempts: x.attempts, Err: err}
 	}
 	if x.status >= 300 {
@@ -427,6 +474,7 @@ func decodeDetail(body []byte) ErrorDetail {
 	body = tokenPattern.ReplaceAll(body, []byte("[redacted]"))
 	var d ErrorDetail
 	if err := json.Unmarshal(body, &d); err == nil {
+		redactDetail(&d) // a JSON escape can hide a token from the first pass
 		return d
 	}
 	const limit = 256
@@ -435,6 +483,16 @@ func decodeDetail(body []byte) ErrorDetail {
 		s = s[:limit] + "..."
 	}
 	return ErrorDetail{Message: s}
+}
+
+// redactDetail blanks anything shaped like a token in the decoded texts.
+func redactDetail(d *ErrorDetail) {
+	for _, s := range []*string{&d.Code, &d.Message, &d.Target} {
+		*s = tokenPattern.ReplaceAllString(*s, "[redacted]")
+	}
+	for i := range d.Details {
+		redactDetail(&d.Details[i])
+	}
 }
 
 // retryAfter reads the wait the service asked for, in the headers azcore's
@@ -465,6 +523,23 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 }
 
 type attemptsKey struct{}
+
+// explain puts the last try's failure before a deadline or cancellation
+// that ended the call while it waited to retry: "connection refused"
+// says what is wrong, "context deadline exceeded" only when it gave up.
+func (t *tryCounts) explain(err error) error {
+	last := t.last.Load()
+	if last == nil || errors.Is(*last, context.DeadlineExceeded) || errors.Is(*last, context.Canceled) ||
+		!(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return err
+	}
+	n := t.sent.Load()
+	word := "tries"
+	if n == 1 {
+		word = "try"
+	}
+	return fmt.Errorf("%w (after %d %s; stopped waiting to retry: %w)", *last, n, word, err)
+}
 
 type policyFunc func(*policy.Request) (*http.Response, error)
 
@@ -509,16 +584,42 @@ func operationOf(path string) string {
 	return "other"
 }
 
+// tryCounts are one call's tries: how many were sent, and how many of those
+// got no definitive answer.
+type tryCounts struct {
+	sent, unanswered atomic.Int32
+	last             atomic.Pointer[error] // the last try's failure, if it failed
+}
+
 func countAttempt(req *policy.Request) (*http.Response, error) {
-	if n, ok := req.Raw().Context().Value(attemptsKey{}).(*atomic.Int32); ok {
-		n.Add(1)
+	n, _ := req.Raw().Context().Value(attemptsKey{}).(*tryCounts)
+	if n != nil {
+		n.sent.Add(1)
 	}
-	return req.Next()
+	resp, err := req.Next()
+	if n != nil && (err != nil || resp == nil || !definitive(resp.StatusCode)) {
+		n.unanswered.Add(1)
+	}
+	if n != nil && err != nil {
+		n.last.Store(&err)
+	}
+	return resp, err
+}
+
+// definitive reports whether an HTTP status is the service's word on the
+// request: anything but a 408, 429 or 5xx, which a gateway or a failing
+// service may give after the event was recorded.
+func definitive(status int) bool {
+	return status != 0 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests && status < 500
 }
 
 // ErrToken marks a call that failed because no token could be had: the
 // request was not sent.
 var ErrToken = errors.New("metering: no token")
+
+// ErrNotSent marks a call that failed before any request left the process
+// (its context had ended, or the request could not be built).
+var ErrNotSent = errors.New("request not sent")
 
 // tokenSource marks the credential's failures with ErrToken, so that they
 // can be told apart from failures of the call itself.
@@ -542,6 +643,10 @@ type APIError struct {
 	RequestID     string        // x-ms-requestid of the call
 	CorrelationID string        // x-ms-correlationid of the call
 	RetryAfter    time.Duration // the wait the service asked for, if it did
+	// Unanswered counts earlier tries of the call that got no definitive
+	// answer (no response, a 408, 429 or 5xx): the final answer does not
+	// speak for them, and any of them may have been recorded.
+	Unanswered int
 }
 
 func (e *APIError) Error() string {
@@ -569,7 +674,10 @@ func (e *APIError) Error() string {
 // service and been recorded, so its outcome is unknown: resend the same
 // event, and a Duplicate will settle it.
 type TransportError struct {
-	Op            string
+	Op string
+	// StatusCode is the status of an answer that came back but could not be
+	// read (the service processed the request); 0 when none came.
+	StatusCode    int
 	RequestID     string
 	CorrelationID string
 	Attempts      int // tries sent
@@ -602,6 +710,29 @@ func IsForbidden(err error) bool {
 func IsBadRequest(err error) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.StatusCode == http.StatusBadRequest
+}
+
+// MayHaveArrived reports whether a failed call may have delivered its
+// request to the service, which may have recorded it. It is false only for
+// errors known to say otherwise: a refusal (403, 400, ...) when no earlier
+// try of the same call went unanswered (a refusal answers only the try it
+// was given to), a token that could not be had before any try, a call that
+// never started (ErrNotSent), a batch of the wrong size. Any other error,
+// one this package does not know included, may have arrived.
+func MayHaveArrived(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*TransportError](err); ok {
+		return true
+	}
+	if e, ok := errors.AsType[*APIError](err); ok {
+		return e.Unanswered > 0 || !definitive(e.StatusCode)
+	}
+	if _, ok := errors.AsType[*BatchSizeError](err); ok {
+		return false
+	}
+	return !errors.Is(err, ErrToken) && !errors.Is(err, ErrNotSent)
 }
 
 // IsTransient reports whether err may pass if the call is made again later:

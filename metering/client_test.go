@@ -470,10 +470,98 @@ func TestNotSent(t *testing.T) {
 		cancel()
 		_, err := s.client.SendUsageEvent(ctx, event(1))
 		var te *metering.TransportError
-		if !errors.Is(err, context.Canceled) || errors.As(err, &te) || s.hits.Load() != 0 {
-			t.Errorf("err = %v, requests %d; want context.Canceled and no request", err, s.hits.Load())
+		if !errors.Is(err, context.Canceled) || errors.As(err, &te) || s.hits.Load() != 0 || metering.MayHaveArrived(err) {
+			t.Errorf("err = %v, requests %d; want context.Canceled, no request, known not to have arrived", err, s.hits.Load())
 		}
 	})
+}
+
+// TestMayHaveArrived checks that a refusal speaks only for the try it
+// answers: after an earlier try of the same call got no answer, the event
+// may have been recorded, whatever the last answer says.
+func TestMayHaveArrived(t *testing.T) {
+	// sequence answers the tries of a call in turn: "drop" closes the
+	// connection without an answer, a number answers with that status.
+	sequence := func(steps ...string) http.HandlerFunc {
+		n := new(atomic.Int32)
+		return func(w http.ResponseWriter, r *http.Request) {
+			step := steps[min(int(n.Add(1))-1, len(steps)-1)]
+			switch step {
+			case "drop":
+				conn, _, _ := http.NewResponseController(w).Hijack()
+				conn.Close()
+			case "403":
+				reply(http.StatusForbidden, `{"message":"Client is not authorized for this usage resource.","code":"Forbidden"}`)(w, r)
+			case "400":
+				reply(http.StatusBadRequest, `{"message":"Invalid usage state.","code":"BadArgument"}`)(w, r)
+			case "503":
+				reply(http.StatusServiceUnavailable, `{"message":"busy"}`)(w, r)
+			case "429":
+				reply(http.StatusTooManyRequests, `{"message":"slow down"}`, "Retry-After", "0")(w, r)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		steps []string
+		want  bool
+	}{
+		{[]string{"403"}, false},
+		{[]string{"400"}, false},
+		{[]string{"drop", "403"}, true},
+		{[]string{"503", "400"}, true},
+		{[]string{"429", "403"}, true},
+		{[]string{"503"}, true},
+		{[]string{"drop"}, true},
+	} {
+		t.Run(strings.Join(tc.steps, "-then-"), func(t *testing.T) {
+			s := newService(t, sequence(tc.steps...))
+			_, err := s.client.SendUsageEvent(t.Context(), event(1))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := metering.MayHaveArrived(err); got != tc.want {
+				t.Errorf("MayHaveArrived(%v) = %v, want %v", err, got, tc.want)
+			}
+		})
+	}
+
+	t.Run("token lost after an unanswered try", func(t *testing.T) {
+		srv := httptest.NewServer(sequence("drop"))
+		t.Cleanup(srv.Close)
+		client, err := metering.NewClient(srv.URL+"/api", &onceCredential{}, &metering.ClientOptions{
+			ClientOptions: azcore.ClientOptions{Retry: fastRetry()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.SendUsageEvent(t.Context(), event(1))
+		if !errors.Is(err, metering.ErrToken) || !metering.MayHaveArrived(err) {
+			t.Errorf("err = %v: want ErrToken, and may have arrived", err)
+		}
+	})
+	t.Run("no token at all", func(t *testing.T) {
+		client, err := metering.NewClient("http://127.0.0.1:1/api", brokenCredential{}, &metering.ClientOptions{
+			ClientOptions: azcore.ClientOptions{Retry: fastRetry()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.SendUsageEvent(t.Context(), event(1))
+		if metering.MayHaveArrived(err) {
+			t.Errorf("MayHaveArrived(%v) = true: nothing was sent", err)
+		}
+	})
+}
+
+// onceCredential gives one token that has already expired, so the first
+// try goes out with it and every retry must ask again, and fails.
+type onceCredential struct{ n atomic.Int32 }
+
+func (c *onceCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if c.n.Add(1) == 1 {
+		return azcore.AccessToken{Token: "short-lived", ExpiresOn: time.Now().Add(-time.Minute)}, nil
+	}
+	return azcore.AccessToken{}, errors.New("identity endpoint unreachable")
 }
 
 type brokenCredential struct{}
@@ -568,12 +656,11 @@ func TestSendBatch(t *testing.T) {
 		}
 	})
 
-	t.Run("short answer is not trusted", func(t *testing.T) {
+	t.Run("short answer is returned for matching by echo", func(t *testing.T) {
 		s := newService(t, reply(http.StatusOK, `{"count":1,"result":[{"status":"Accepted","quantity":1}]}`))
-		_, err := s.client.SendBatch(t.Context(), []metering.UsageEvent{event(1), event(2)})
-		var te *metering.TransportError
-		if !errors.As(err, &te) || !metering.IsTransient(err) {
-			t.Errorf("err = %v, want a transient error", err)
+		res, err := s.client.SendBatch(t.Context(), []metering.UsageEvent{event(1), event(2)})
+		if err != nil || len(res.Result) != 1 {
+			t.Errorf("SendBatch = %+v, %v; want the one result as answered", res, err)
 		}
 	})
 
@@ -757,6 +844,10 @@ func TestNewClientEndpoint(t *testing.T) {
 		{"/api", false},
 		{"ftp://marketplaceapi.microsoft.com/api", false},
 		{"https://user:pw@marketplaceapi.microsoft.com/api", false},
+		{"ftp://user:pw@marketplaceapi.microsoft.com/api", false},
+		{"http://pwtoken@10.0.0.7/api", false},
+		{"https://user:pw@host:badport/api", false},
+		{"https://user:pw@marketplaceapi.microsoft.com/api?x=1", false},
 		{"https://marketplaceapi.microsoft.com/api?api-version=1", false},
 	}
 	for _, tt := range tests {

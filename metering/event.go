@@ -181,6 +181,11 @@ type EventResult struct {
 	EffectiveStartTime Time         `json:"effectiveStartTime"`
 	PlanID             string       `json:"planId"`
 	Error              *ErrorDetail `json:"error,omitempty"`
+	// Unanswered counts tries of the call before the one this answers that
+	// got no definitive answer (set by Client.SendUsageEvent, never sent):
+	// this result speaks only for its own try, and any of those may have
+	// been recorded.
+	Unanswered int `json:"-"`
 }
 
 // Accepted is the event the service has billed for this result's key, and
@@ -218,10 +223,13 @@ type BatchRequest struct {
 	Request []UsageEvent `json:"request"`
 }
 
-// BatchResult is the 200 body of batchUsageEvent: one result per event, in order.
+// BatchResult is the 200 body of batchUsageEvent: a result per event, in no
+// documented order.
 type BatchResult struct {
 	Count  int           `json:"count"`
 	Result []EventResult `json:"result"`
+	// Unanswered is EventResult.Unanswered for the whole batch.
+	Unanswered int `json:"-"`
 }
 
 // ReconStatus is the service's reconciliation state of recorded usage.

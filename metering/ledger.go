@@ -124,6 +124,11 @@ type Ledger interface {
 	// Carry does Update(from) and adds quantity to the CarriedIn of hour to,
 	// in one transaction; from.CarriedOut must already include quantity.
 	Carry(ctx context.Context, from Record, to time.Time, quantity float64) (Record, error)
+	// History returns every hour of the dimension from the hour of from up
+	// to now that has usage or a record, oldest first, settled ones
+	// included. Resolving an hour from the service's daily records needs
+	// every hour of its day, which Records may have left out.
+	History(ctx context.Context, dimension string, from time.Time) ([]Record, error)
 	// Lock takes the reporter lock for ttl, or returns ErrLocked.
 	Lock(ctx context.Context, name string, ttl time.Duration) (Lock, error)
 }

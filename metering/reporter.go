@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,10 +18,20 @@ type Sender interface {
 	SendBatch(ctx context.Context, events []UsageEvent) (BatchResult, error)
 }
 
+// RecordReader reads what the service recorded (GET usageEvents); *Client
+// is one. The reporter asks it about hours whose fate no resend can settle.
+type RecordReader interface {
+	UsageEvents(ctx context.Context, q UsageQuery) ([]UsageRecord, error)
+}
+
 // ReporterOptions configure a Reporter.
 type ReporterOptions struct {
-	Ledger    Ledger
-	Sender    Sender
+	Ledger Ledger
+	Sender Sender
+	// Records reads the service's records, to resolve hours that may have
+	// been billed once no resend can tell. Default: Sender, if it is one.
+	// Without it such hours stay unresolved until an operator settles them.
+	Records   RecordReader
 	Resource  string // resourceUri (ARM path) or resourceId (GUID)
 	PlanID    string
 	Dimension string
@@ -62,22 +74,29 @@ func NewReporter(o ReporterOptions) *Reporter {
 	if o.Dimension == "" {
 		o.Dimension = "pervote"
 	}
+	if o.Records == nil {
+		o.Records, _ = o.Sender.(RecordReader)
+	}
 	return &Reporter{o: o, log: o.Logger.With("dimension", o.Dimension)}
 }
 
 // PassResult counts what one pass did.
 type PassResult struct {
-	Start     time.Time     `json:"start"`
-	Locked    bool          `json:"locked"` // false: another reporter held the lock, nothing was done
-	Sent      int           `json:"sent"`   // events sent, resends included
-	Accepted  int           `json:"accepted"`
-	Duplicate int           `json:"duplicate"`
-	Mismatch  int           `json:"mismatch"`
-	Expired   int           `json:"expired"`
-	Failed    int           `json:"failed"`  // events left pending or inflight by an error
-	Carried   float64       `json:"carried"` // quantity moved to the open hour
-	Pending   int           `json:"pending"` // closed hours still unsettled after the pass
-	Duration  time.Duration `json:"duration"`
+	Start     time.Time `json:"start"`
+	Locked    bool      `json:"locked"` // false: another reporter held the lock, nothing was done
+	Sent      int       `json:"sent"`   // events sent, resends included
+	Accepted  int       `json:"accepted"`
+	Duplicate int       `json:"duplicate"`
+	Mismatch  int       `json:"mismatch"`
+	Expired   int       `json:"expired"`
+	Failed    int       `json:"failed"`   // events left pending or inflight by an error
+	Carried   float64   `json:"carried"`  // quantity moved to the open hour
+	Resolved  int       `json:"resolved"` // maybe-billed hours settled from the service's records
+	Pending   int       `json:"pending"`  // closed hours still unsettled after the pass, unresolved ones included
+	// Unresolved counts hours that may be billed and that neither a resend
+	// nor the service's records could settle: they wait for an operator.
+	Unresolved int           `json:"unresolved"`
+	Duration   time.Duration `json:"duration"`
 }
 
 // LockName is the ledger lock reporters share.
@@ -114,15 +133,17 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 		}
 	}()
 
-	// Round one carries and sends; round two carries what the answers left
-	// due (shortfalls of duplicates, hours the service called expired).
+	// Round one carries, sends and resolves; round two carries what the
+	// answers left due (shortfalls of duplicates, hours the service called
+	// expired, hours its records proved absent, late usage).
 	for round := range 2 {
 		recs, err := r.o.Ledger.Records(ctx, r.o.Dimension)
 		if err != nil {
 			return res, fmt.Errorf("metering: read ledger: %w", err)
 		}
 		now := r.o.Now()
-		var sends []Record
+		var sends []claim
+		var waiting []Record
 		for _, rec := range recs {
 			d := Decide(now, r.o.Grace, r.o.Margin, rec)
 			switch d.Action {
@@ -130,11 +151,16 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 				r.carry(ctx, now, rec, d, &res)
 			case ActionSend:
 				if round == 0 {
-					sends = append(sends, rec)
+					sends = append(sends, claim{rec, d.Quantity})
+				}
+			case ActionResolve:
+				if round == 0 {
+					waiting = append(waiting, rec)
 				}
 			}
 		}
 		r.send(ctx, now, sends, &res)
+		r.resolve(ctx, now, waiting, &res)
 		if err := context.Cause(ctx); err != nil {
 			return res, err
 		}
@@ -145,13 +171,18 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 	}
 	now := r.o.Now()
 	for _, rec := range recs {
-		if Closed(now, r.o.Grace, rec.Hour) && !rec.State.Settled() && rec.Quantity() > 0 {
+		if Closed(now, r.o.Grace, rec.Hour) && !rec.State.Settled() && sendQuantity(rec) > 0 {
 			res.Pending++
+			if rec.State == StateUnresolved {
+				res.Unresolved++
+				r.log.Error("metering: hour unresolved: it may be billed, and nothing the service said settles it; check Partner Center, then run azure-vote settle",
+					"hour", rec.Hour, "quantity", rec.Sent, "reason", rec.Unresolved)
+			}
 		}
 	}
 	r.log.Info("metering pass", "sent", res.Sent, "accepted", res.Accepted, "duplicate", res.Duplicate,
 		"mismatch", res.Mismatch, "expired", res.Expired, "failed", res.Failed, "carried", res.Carried,
-		"pending", res.Pending)
+		"resolved", res.Resolved, "pending", res.Pending, "unresolved", res.Unresolved)
 	return res, nil
 }
 
@@ -185,6 +216,16 @@ func (r *Reporter) keepLock(ctx context.Context, lock Lock, cancel context.Cance
 
 // carry moves d.Quantity of rec to the open hour in one ledger transaction.
 func (r *Reporter) carry(ctx context.Context, now time.Time, rec Record, d Decision, res *PassResult) {
+	if _, err := r.carryRecord(ctx, now, rec, d, res); err != nil && !errors.Is(err, ErrConflict) {
+		r.log.Error("metering: carry failed; retried next pass", "hour", rec.Hour, "err", err)
+	}
+}
+
+func (r *Reporter) carryRecord(ctx context.Context, now time.Time, rec Record, d Decision, res *PassResult) (Record, error) {
+	if maybeBilled(rec) && !rec.State.Settled() {
+		// Decide never asks for this; the check keeps it so whatever changes.
+		return rec, fmt.Errorf("metering: refusing to carry hour %s: it may be billed", rec.Hour)
+	}
 	to := HourOf(now)
 	rec.CarriedOut += d.Quantity
 	rec.CarriedTo = to
@@ -192,36 +233,36 @@ func (r *Reporter) carry(ctx context.Context, now time.Time, rec Record, d Decis
 		rec.State = StateExpired
 	}
 	rec.UpdatedAt = now
-	if _, err := r.o.Ledger.Carry(ctx, rec, to, d.Quantity); err != nil {
-		if !errors.Is(err, ErrConflict) {
-			r.log.Error("metering: carry failed; retried next pass", "hour", rec.Hour, "err", err)
-		}
-		return
+	got, err := r.o.Ledger.Carry(ctx, rec, to, d.Quantity)
+	if err != nil {
+		return rec, err
 	}
 	res.Carried += d.Quantity
 	r.log.Warn("metering: usage carried to the open hour", "hour", rec.Hour, "to", to,
 		"quantity", d.Quantity, "reason", d.Reason)
+	return got, nil
 }
 
-// send claims each hour (pending -> inflight, a compare-and-set, so two
-// reporters never both send it), sends them 1 by usageEvent or up to 25 by
+// claim is an hour to send, with the quantity its event carries.
+type claim struct {
+	rec      Record
+	quantity float64
+}
+
+// send claims each hour (-> inflight, a compare-and-set, so two reporters
+// never both send it), sends them 1 by usageEvent or up to 25 by
 // batchUsageEvent, and records each answer.
-func (r *Reporter) send(ctx context.Context, now time.Time, recs []Record, res *PassResult) {
-	for len(recs) > 0 && ctx.Err() == nil {
-		n := min(len(recs), MaxBatch)
-		chunk := recs[:n]
-		recs = recs[n:]
+func (r *Reporter) send(ctx context.Context, now time.Time, todo []claim, res *PassResult) {
+	for len(todo) > 0 && ctx.Err() == nil {
+		n := min(len(todo), MaxBatch)
+		chunk := todo[:n]
+		todo = todo[n:]
 		var claimed []Record
-		for _, rec := range chunk {
-			rec.State = StateInflight
-			rec.Sent = rec.Quantity()
-			rec.Attempts++
-			rec.UpdatedAt = now
-			rec.CorrelationID = uuid.NewString()
-			got, err := r.o.Ledger.Update(ctx, rec)
+		for _, c := range chunk {
+			got, err := r.o.Ledger.Update(ctx, Claim(c.rec, c.quantity, now, uuid.NewString()))
 			if err != nil {
 				if !errors.Is(err, ErrConflict) {
-					r.log.Error("metering: claim hour", "hour", rec.Hour, "err", err)
+					r.log.Error("metering: claim hour", "hour", c.rec.Hour, "err", err)
 				}
 				continue
 			}
@@ -236,8 +277,9 @@ func (r *Reporter) send(ctx context.Context, now time.Time, recs []Record, res *
 	}
 }
 
-// sendClaimed sends claimed hours and records the answers. It reports stop
-// when the API failed as a whole, so the pass does not hammer it further.
+// sendClaimed sends claimed hours and records the answers, each matched to
+// its event by the echo. It reports stop when the API failed as a whole, so
+// the pass does not hammer it further.
 func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Record, res *PassResult) (stop bool) {
 	events := make([]UsageEvent, len(claimed))
 	for i, rec := range claimed {
@@ -248,6 +290,7 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 	cid := claimed[0].CorrelationID
 	callCtx := WithCorrelationID(ctx, cid)
 	var results []EventResult
+	var batchUnanswered int
 	var err error
 	if len(events) == 1 {
 		var one EventResult
@@ -256,22 +299,146 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 	} else {
 		var batch BatchResult
 		batch, err = r.o.Sender.SendBatch(callCtx, events)
-		results = batch.Result
-		if err == nil && len(results) != len(events) {
-			err = fmt.Errorf("metering: batch answered %d results for %d events", len(results), len(events))
-		}
+		results, batchUnanswered = batch.Result, batch.Unanswered
 	}
 	if err != nil {
-		outcome := Outcome{Err: err, CorrelationID: cid}
-		for _, rec := range claimed {
-			r.record(ctx, now, rec, outcome, res)
+		for i, rec := range claimed {
+			r.record(ctx, now, rec, Outcome{Event: events[i], Err: err, CorrelationID: cid}, res)
 		}
 		return true
 	}
+	matched, bad, stray := matchResults(events, results)
+	if len(events) > 1 {
+		for i := range matched {
+			matched[i].Unanswered = batchUnanswered
+		}
+	}
+	if len(stray) > 0 {
+		r.log.Warn("metering: the service answered for events not sent; nothing is settled from them",
+			"correlation_id", cid, "answers", stray)
+	}
 	for i, rec := range claimed {
-		r.record(ctx, now, rec, Outcome{Result: results[i], CorrelationID: cid}, res)
+		r.record(ctx, now, rec, Outcome{Event: events[i], Result: matched[i], Bad: bad[i], CorrelationID: cid}, res)
 	}
 	return false
+}
+
+// resolve asks the service's records about hours that may have been billed
+// and that no resend can settle any more, a day at a time, and records what
+// they prove: held (settled as accepted), absent (carried by round two) or
+// undecided (unresolved, with the reason).
+func (r *Reporter) resolve(ctx context.Context, now time.Time, waiting []Record, res *PassResult) {
+	byDay := map[time.Time][]Record{}
+	var days []time.Time
+	for _, rec := range waiting {
+		day := DayOf(rec.Hour)
+		if byDay[day] == nil {
+			days = append(days, day)
+		}
+		byDay[day] = append(byDay[day], rec)
+	}
+	for _, day := range days {
+		if ctx.Err() != nil {
+			return
+		}
+		verdict, why := r.judge(ctx, day, byDay[day])
+		for _, rec := range byDay[day] {
+			next := resolve(rec, verdict, why, ResolvedByRecords, now)
+			if next.State == rec.State && next.Unresolved == rec.Unresolved {
+				continue // still undecided for the same reason: no new version
+			}
+			next.UpdatedAt = now
+			if _, err := r.o.Ledger.Update(ctx, next); err != nil {
+				if !errors.Is(err, ErrConflict) {
+					r.log.Error("metering: record resolution", "hour", rec.Hour, "err", err)
+				}
+				continue
+			}
+			if verdict != dayUndecided {
+				res.Resolved++
+				r.log.Warn("metering: hour resolved from the service's records", "hour", rec.Hour,
+					"held", verdict == dayHeld, "quantity", rec.Sent, "why", why)
+			}
+		}
+	}
+}
+
+// judge reads the service's records of day and decides its waiting hours.
+func (r *Reporter) judge(ctx context.Context, day time.Time, waiting []Record) (dayVerdict, string) {
+	if r.o.Records == nil {
+		return dayUndecided, "the service's records cannot be read by this reporter"
+	}
+	recs, err := r.o.Ledger.History(ctx, r.o.Dimension, day)
+	if err != nil {
+		return dayUndecided, "the ledger's hours of the day could not be read: " + errorText(err)
+	}
+	end := day.Add(24 * time.Hour)
+	recs = slices.DeleteFunc(recs, func(rec Record) bool { return !rec.Hour.Before(end) })
+	rows, err := r.o.Records.UsageEvents(ctx, UsageQuery{
+		Start: day, End: day, Dimension: r.o.Dimension, AzureSubscriptionID: SubscriptionOf(r.o.Resource),
+	})
+	if err != nil {
+		return dayUndecided, "the service's records could not be read: " + errorText(err)
+	}
+	var ours []UsageRecord
+	for _, row := range rows {
+		if !DayOf(row.UsageDate.Time).Equal(day) || row.Dimension != r.o.Dimension {
+			continue
+		}
+		if !strings.EqualFold(row.UsageResourceID, r.o.Resource) {
+			// Another resource of the subscription, or ours under another
+			// name: either way its rows cannot prove anything about ours.
+			return dayUndecided, fmt.Sprintf("the service's records of %s name a resource %q that is not %q", day.Format(time.DateOnly), row.UsageResourceID, r.o.Resource)
+		}
+		ours = append(ours, row)
+	}
+	set := make(map[time.Time]bool, len(waiting))
+	for _, rec := range waiting {
+		set[rec.Hour] = true
+	}
+	return judgeDay(day, recs, set, ours)
+}
+
+// Settle records an operator's verdict on an unresolved hour, under the
+// reporter lock, after the operator checked what the service holds
+// (Partner Center). VerdictCarry moves the hour's usage into the open hour
+// at once. A settled or still-reporting hour is refused.
+func (r *Reporter) Settle(ctx context.Context, hour time.Time, v Verdict, reason, by string) (Record, error) {
+	lock, err := r.o.Ledger.Lock(ctx, LockName, r.o.LockTTL)
+	if err != nil {
+		return Record{}, fmt.Errorf("metering: take lock: %w", err)
+	}
+	defer func() {
+		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
+			r.log.Warn("metering: release lock", "err", err)
+		}
+	}()
+	recs, err := r.o.Ledger.History(ctx, r.o.Dimension, hour)
+	if err != nil {
+		return Record{}, fmt.Errorf("metering: read ledger: %w", err)
+	}
+	i := slices.IndexFunc(recs, func(rec Record) bool { return rec.Hour.Equal(HourOf(hour)) })
+	if i < 0 {
+		return Record{}, fmt.Errorf("metering: no ledger record for hour %s", HourOf(hour).Format(time.RFC3339))
+	}
+	now := r.o.Now()
+	next, err := settleByOperator(recs[i], v, reason, by, now)
+	if err != nil {
+		return Record{}, err
+	}
+	next.UpdatedAt = now
+	got, err := r.o.Ledger.Update(ctx, next)
+	if err != nil {
+		return Record{}, fmt.Errorf("metering: record settlement: %w", err)
+	}
+	r.log.Warn("metering: hour settled by an operator", "hour", got.Hour, "verdict", v, "by", by, "reason", reason)
+	if d := Decide(now, r.o.Grace, r.o.Margin, got); d.Action == ActionCarry {
+		var res PassResult
+		if got, err = r.carryRecord(ctx, now, got, d, &res); err != nil {
+			return got, fmt.Errorf("metering: carry settled hour (the next pass retries): %w", err)
+		}
+	}
+	return got, nil
 }
 
 // record writes one answer into the hour's ledger record.
@@ -287,7 +454,7 @@ func (r *Reporter) record(ctx context.Context, now time.Time, rec Record, o Outc
 		res.Duplicate++
 	case next.State == StateMismatch:
 		res.Mismatch++
-	case next.State == StateExpired:
+	case o.Result.Status == StatusExpired && o.Bad == "":
 		res.Expired++
 	default:
 		res.Failed++

@@ -64,37 +64,45 @@ func forEachStore(t *testing.T, f func(t *testing.T, w *world)) {
 	}
 }
 
+// worldOption changes the emulator or the client of a new world.
+type worldOption func(*emulator.Options, *metering.ClientOptions)
+
 // newWorld builds a world on a store of the kind ("redis" or "bolt"), with
 // the clock at start.
-func newWorld(tb testing.TB, kind string) *world {
+func newWorld(tb testing.TB, kind string, opts ...worldOption) *world {
 	tb.Helper()
 	c := &clock{t: start}
-	opts := store.Options{Dimension: dim, Now: c.Now}
+	storeOpts := store.Options{Dimension: dim, Now: c.Now}
 	var st testStore
 	if kind == "redis" {
 		ro, err := store.ParseRedisAddr(redistest.Start(tb).Addr(), "")
 		if err != nil {
 			tb.Fatal(err)
 		}
-		st = store.NewRedis(ro, opts)
+		st = store.NewRedis(ro, storeOpts)
 	} else {
-		b, err := store.OpenBolt(tb.TempDir(), opts)
+		b, err := store.OpenBolt(tb.TempDir(), storeOpts)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		st = b
 	}
 	tb.Cleanup(func() { st.Close() })
-	emu := emulator.New(emulator.Options{
+	eo := emulator.Options{
 		Plans: map[string][]string{plan: {dim}}, Resources: []string{resource}, Now: c.Now,
-	})
-	srv := httptest.NewServer(emu)
-	tb.Cleanup(srv.Close)
-	client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("test-token"), &metering.ClientOptions{
+	}
+	co := &metering.ClientOptions{
 		ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{
 			MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond, TryTimeout: 500 * time.Millisecond,
 		}},
-	})
+	}
+	for _, o := range opts {
+		o(&eo, co)
+	}
+	emu := emulator.New(eo)
+	srv := httptest.NewServer(emu)
+	tb.Cleanup(srv.Close)
+	client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("test-token"), co)
 	if err != nil {
 		tb.Fatal(err)
 	}

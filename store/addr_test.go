@@ -4,18 +4,22 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRedisAddr(t *testing.T) {
 	tests := []struct {
-		addr, password string
-		wantAddrs      []string
-		wantUser       string
-		wantPassword   string
-		wantDB         int
-		wantTLS        bool
-		wantMaster     string
-		wantErr        string // part of the error; "" for none
+		addr, password       string
+		wantAddrs            []string
+		wantUser             string
+		wantPassword         string
+		wantDB               int
+		wantTLS              bool
+		wantMaster           string
+		wantSentinelPassword string
+		wantDialTimeout      time.Duration
+		wantPoolSize         int
+		wantErr              string // part of the error; "" for none
 	}{
 		{addr: "redis", wantAddrs: []string{"redis:6379"}},
 		{addr: "  azure-vote-back  ", password: "pw", wantAddrs: []string{"azure-vote-back:6379"}, wantPassword: "pw"},
@@ -30,11 +34,17 @@ func TestParseRedisAddr(t *testing.T) {
 		{addr: "redis://user@h", password: "env", wantAddrs: []string{"h:6379"}, wantUser: "user", wantPassword: "env"},
 		{addr: "rediss://:pw@cache.redis.cache.windows.net:6380/0", wantAddrs: []string{"cache.redis.cache.windows.net:6380"}, wantPassword: "pw", wantTLS: true},
 		{addr: "redis://[::1]:7000", wantAddrs: []string{"[::1]:7000"}},
-		{addr: "redis://:pw@s1:26379?master_name=mymaster&addr=s2:26379&addr=s3", wantAddrs: []string{"s1:26379", "s2:26379", "s3:6379"}, wantPassword: "pw", wantMaster: "mymaster"},
+		// Sentinel URLs as go-redis reads them: the user information is the
+		// Sentinels', password= (or REDIS_PWD) the master's.
+		{addr: "redis://s1:26379?master_name=mymaster&addr=s2:26379&addr=s3:26380", password: "env", wantAddrs: []string{"s1:26379", "s2:26379", "s3:26380"}, wantPassword: "env", wantMaster: "mymaster"},
+		{addr: "redis://:spw@s1:26379?master_name=m&password=mpw", password: "env", wantAddrs: []string{"s1:26379"}, wantSentinelPassword: "spw", wantPassword: "mpw", wantMaster: "m"},
+		{addr: "redis://c1:7000?addr=c2:7000&addr=c3:7000", wantAddrs: []string{"c1:7000", "c2:7000", "c3:7000"}},
+		{addr: "redis://h?dial_timeout=3&pool_size=7", wantAddrs: []string{"h:6379"}, wantDialTimeout: 3 * time.Second, wantPoolSize: 7},
+		{addr: "redis://h?db=4", wantAddrs: []string{"h:6379"}, wantDB: 4},
 		{addr: "redis://c1:7000?addr=c2:7000", wantAddrs: []string{"c1:7000", "c2:7000"}},
 
 		{addr: "", wantErr: "empty"},
-		{addr: "h:abc", wantErr: `port "abc" is not a number from 1 to 65535`},
+		{addr: "h:abc", wantErr: `invalid port ":abc"`},
 		{addr: "h:0", wantErr: `port "0"`},
 		{addr: "h:65536", wantErr: `port "65536"`},
 		{addr: "h:", wantErr: "empty port"},
@@ -42,14 +52,23 @@ func TestParseRedisAddr(t *testing.T) {
 		{addr: "a,,b", wantErr: "empty host"},
 		{addr: "h/x", wantErr: "not a host"},
 		{addr: "http://h", wantErr: `scheme "http" is not supported (use redis:// or rediss://)`},
-		{addr: "unix:///tmp/redis.sock", wantErr: `scheme "unix"`},
+		{addr: "unix:///tmp/redis.sock", wantErr: "unix sockets are not supported"},
 		{addr: "redis://h:99999", wantErr: `port "99999"`},
 		{addr: "redis://h:x", wantErr: "not a valid URL"},
 		{addr: "redis://", wantErr: "no host"},
-		{addr: "redis://h/db", wantErr: `database "db" is not a number`},
-		{addr: "redis://h/1/2", wantErr: "not a database number"},
-		{addr: "redis://h?dial_timeout=3", wantErr: `query parameter "dial_timeout" is not supported`},
-		{addr: "redis://h?addr=x:y", wantErr: `addr "x:y"`},
+		{addr: "redis://h/db", wantErr: `invalid database number: "db"`},
+		{addr: "redis://h/1/2", wantErr: "invalid URL path"},
+		{addr: "redis://h/-1", wantErr: "database -1 is not a number >= 0"},
+		{addr: "redis://h?frobnicate=3", wantErr: `query parameter "frobnicate" is not supported`},
+		{addr: "redis://h?max_retries=3", wantErr: "would count twice"},
+		{addr: "redis://h?dial_timeout=soon", wantErr: "invalid dial_timeout duration"},
+		{addr: "redis://h?addr=x:y", wantErr: `port "y" is not a number`},
+		{addr: "redis://h?addr=s3", wantErr: "unable to parse addr param: s3"},
+		{addr: "redis://h/1?addr=g:1", wantErr: "only database 0"},
+		{addr: "redis://h?password=x", wantErr: `query parameter "password" is not supported`},
+		{addr: "[", wantErr: "not a host"},
+		{addr: "redis://[", wantErr: "not a valid URL"},
+		{addr: "h:1,[", wantErr: "not a host"},
 		{addr: "redis://h#frag", wantErr: "fragments"},
 	}
 	for _, tt := range tests {
@@ -67,6 +86,12 @@ func TestParseRedisAddr(t *testing.T) {
 			if !slices.Equal(o.Addrs, tt.wantAddrs) || o.Username != tt.wantUser || o.Password != tt.wantPassword || o.DB != tt.wantDB {
 				t.Errorf("got addrs %v user %q password %q db %d; want %v %q %q %d",
 					o.Addrs, o.Username, o.Password, o.DB, tt.wantAddrs, tt.wantUser, tt.wantPassword, tt.wantDB)
+			}
+			if o.SentinelPassword != tt.wantSentinelPassword {
+				t.Errorf("SentinelPassword = %q, want %q", o.SentinelPassword, tt.wantSentinelPassword)
+			}
+			if tt.wantDialTimeout != 0 && o.DialTimeout != tt.wantDialTimeout || tt.wantPoolSize != o.PoolSize {
+				t.Errorf("DialTimeout %v PoolSize %d, want %v %d", o.DialTimeout, o.PoolSize, tt.wantDialTimeout, tt.wantPoolSize)
 			}
 			if o.MasterName != tt.wantMaster {
 				t.Errorf("MasterName = %q, want %q", o.MasterName, tt.wantMaster)
@@ -88,11 +113,23 @@ func TestParseRedisAddr(t *testing.T) {
 	}
 }
 
+// An address that holds a password never shows it in an error, whether it
+// is a URL, a URL with a typo, or not a URL at all.
 func TestParseRedisAddrHidesPassword(t *testing.T) {
-	for _, addr := range []string{"redis://:s3cret@h:x", "redis://u:s3cret@h/db", "ftp://u:s3cret@h"} {
+	for _, addr := range []string{
+		":s3cret@h:6379", "user:s3cret@h", "redis//:s3cret@h", "redis:/:s3cret@h", "s3cret@h,h2",
+		"redis://:s3cret@h:x", "redis://u:s3cret@h/db", "ftp://u:s3cret@h", "redis://:s3cret@[",
+		"redis://u:s3cret@h?addr=s3cret", "redis://:s3cret@/x", "redis://:s3%63ret@h/x",
+		"redis://h?master_name=m&password=s3cret&frobnicate=1", "redis://h?master_name=m&password=s3cret&addr=s3cret",
+		"redis://s3cret:s3cret@h?max_retries=s3cret",
+	} {
 		_, err := ParseRedisAddr(addr, "")
-		if err == nil || strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("ParseRedisAddr(%q) err = %v; want an error without the password", addr, err)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseRedisAddr(%q) err = %v; want one line without the password", addr, err)
 		}
+	}
+	// REDIS_PWD is never shown either.
+	if _, err := ParseRedisAddr("redis://h/s3cret", "s3cret"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("err = %v; want one without REDIS_PWD", err)
 	}
 }

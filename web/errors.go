@@ -1,8 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
 
 	"github.com/go-chi/chi/v5/middleware"
 )
@@ -43,22 +47,61 @@ func unconfirmedVote(token string, err error) *Error {
 	return unavailable("We could not confirm your vote: the vote store did not answer. It may still be counted: sent again, it may count twice.", err)
 }
 
-// writeError answers err as plain text and logs the cause of server-side failures.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: err}
-	}
+// requestError is a request that could not be read: a malformed query or
+// form, a body too large, too slow or cut short. It is always the client's
+// doing, so it is answered 4xx and never logged as a server failure.
+type requestError struct{ err error }
+
+func (e requestError) Error() string { return "reading the request: " + e.err.Error() }
+func (e requestError) Unwrap() error { return e.err }
+
+// answer maps err to what the client is told. It is the one place where a
+// failure becomes an HTTP status.
+func answer(err error) *Error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		e = &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body too large"}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body too large", Err: err}
 	}
+	var re requestError
+	if errors.As(err, &re) {
+		var ne net.Error
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+			return &Error{Status: http.StatusRequestTimeout, Message: "request body not received in time", Err: err}
+		case errors.Is(err, context.Canceled):
+			// The client went away; the status is for the log only.
+			return &Error{Status: http.StatusBadRequest, Message: "request cancelled", Err: err}
+		}
+		// url.ParseQuery's messages name the bad part ("invalid URL
+		// escape \"%zz\"", "invalid semicolon separator in query"),
+		// which is what the sender needs to fix it.
+		return &Error{Status: http.StatusBadRequest, Message: "malformed request: " + re.err.Error(), Err: err}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: err}
+}
+
+// writeError answers err as plain text. Client errors are not logged here:
+// the request line (at info) already records them, so a flood of bad
+// requests cannot page anyone. A store outage is logged once by the
+// store's watch, not once per request; other server failures are bugs and
+// are logged as errors.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := answer(err)
 	if e.Status >= 500 {
-		s.log.Error(e.Message, "err", e.Err, "request_id", middleware.GetReqID(r.Context()))
+		level := slog.LevelError
+		if e.Status == http.StatusServiceUnavailable {
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, e.Message, "err", e.Err, "request_id", middleware.GetReqID(r.Context()))
 		w.Header().Set("Retry-After", "2")
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write([]byte(e.Message + "\n"))
+	if e.Status == http.StatusRequestTimeout || e.Status == http.StatusRequestEntityTooLarge {
+		// The rest of the body is not worth reading: end the connection.
+		w.Header().Set("Connection", "close")
+	}
+	s.writeErrorBody(w, r, e)
 }

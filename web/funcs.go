@@ -6,15 +6,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // templateFuncs are the helpers the templates use.
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"qty":      formatQty,
-		"status":   hourStatus,
-		"contains": strings.Contains,
-		"money":    formatMoney,
+		"qty":        formatQty,
+		"statusText": statusText,
+		"dayText":    dayText,
+		"plural":     plural,
+		"contains":   strings.Contains,
+		"money":      formatAmount,
 		"signed": func(f float64) string {
 			if f > 0 {
 				return "+" + formatQty(f)
@@ -47,6 +50,29 @@ func templateFuncs() template.FuncMap {
 // float noise from sums of decimals (0.1+0.2 is 0.3).
 func formatQty(f float64) string {
 	return strconv.FormatFloat(math.Round(f*1e6)/1e6, 'f', -1, 64)
+}
+
+// formatAmount writes an amount in the configured currency: a code
+// (USD) after the number, a symbol ($, €) before it, nothing when unset.
+func formatAmount(currency string, f float64) string {
+	switch {
+	case currency == "":
+		return formatMoney(f)
+	case strings.IndexFunc(currency, func(r rune) bool { return !unicode.IsLetter(r) }) < 0:
+		return formatMoney(f) + " " + currency
+	}
+	return currency + formatMoney(f)
+}
+
+// dayText is a reconciliation status as the page writes it.
+func dayText(status string) string {
+	switch status {
+	case ReconUnreported:
+		return "not reported yet"
+	case ReconNoUsage:
+		return "no usage"
+	}
+	return status
 }
 
 // formatMoney writes an amount with two decimals, or up to four when it

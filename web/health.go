@@ -14,8 +14,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz is readiness: the store answers a ping, so traffic goes only to
-// pods that can count votes.
+// pods that can count votes; and not while draining (see Drain).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.writeError(w, r, unavailable("shutting down", nil))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	if err := s.opts.Store.Ping(ctx); err != nil {

@@ -25,6 +25,8 @@ type Metrics struct {
 	carried     prometheus.Counter
 	mismatches  prometheus.Counter
 	pending     prometheus.Gauge
+	unresolved  prometheus.Gauge
+	resolved    prometheus.Counter
 	lastReport  prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	apiCalls    *prometheus.HistogramVec
@@ -66,6 +68,14 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m.pending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "metering_pending_hours", Help: "Closed hours with usage not yet settled, after the last pass.",
 	})
+	m.unresolved = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "metering_unresolved_hours",
+		Help: "Hours that may be billed and that neither a resend nor the service's records could settle, after the last pass: alert on any; an operator settles them.",
+	})
+	m.resolved = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "metering_resolved_hours_total",
+		Help: "Hours whose answer was lost, settled from the service's daily records.",
+	})
 	m.lastReport = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "metering_last_pass_timestamp_seconds", Help: "End of the last reporting pass that held the lock.",
 	})
@@ -79,7 +89,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"operation", "code"})
 	reg.MustRegister(m.votes, m.usage, m.storeErrors, m.requests, m.reports, m.carried, m.mismatches,
-		m.pending, m.lastReport, m.lastSuccess, m.apiCalls)
+		m.pending, m.unresolved, m.resolved, m.lastReport, m.lastSuccess, m.apiCalls)
 	return m
 }
 
@@ -102,6 +112,8 @@ func (m *Metrics) ObservePass(res metering.PassResult) {
 	m.carried.Add(res.Carried)
 	m.mismatches.Add(float64(res.Mismatch))
 	m.pending.Set(float64(res.Pending))
+	m.unresolved.Set(float64(res.Unresolved))
+	m.resolved.Add(float64(res.Resolved))
 	end := float64(res.Start.Add(res.Duration).Unix())
 	m.lastReport.Set(end)
 	if res.Failed == 0 {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"time"
 )
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
@@ -15,13 +16,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	s.writePage(w, buf.Bytes())
 }
 
-// pageHeaders are the headers every HTML page carries.
+// pageHeaders are the headers every HTML page carries, besides those of
+// securityHeaders.
 func pageHeaders() http.Header {
 	return http.Header{
 		"Content-Type":            {"text/html; charset=utf-8"},
 		"Cache-Control":           {"no-store"},
-		"X-Content-Type-Options":  {"nosniff"},
-		"Content-Security-Policy": {"default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+		"Content-Security-Policy": {"default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
 	}
 }
 
@@ -36,16 +37,21 @@ func (s *Server) writePage(w http.ResponseWriter, page []byte) {
 }
 
 // renderIndex writes the vote page with its counts and a fresh vote token,
-// from the pre-rendered parts when there are some.
-func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64) {
+// from the pre-rendered parts when there are some. A vote's page (votedAt
+// set) also says which hour's usage the vote was counted in.
+func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[string]int64, votedAt time.Time) {
 	p := s.opts.Page
 	token := newVoteToken()
 	if s.votePage == nil {
-		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Token: token})
+		var note string
+		if !votedAt.IsZero() {
+			note = voteHour(votedAt)
+		}
+		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Note: note, Token: token})
 		return
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), token, counts[p.Vote1], counts[p.Vote2])
+	page := s.votePage.appendTo(buf.AvailableBuffer(), token, counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
 }

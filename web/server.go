@@ -11,7 +11,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -38,6 +41,8 @@ type Page struct {
 	Vote1    string
 	Vote2    string
 	GetValue string // label of the button that leads to the usage page
+	// Dimension is the custom meter a vote counts for (METERING_DIMENSION).
+	Dimension string
 }
 
 // Options wires a Server.
@@ -54,6 +59,9 @@ type Options struct {
 	// default, 1.5s, leaves room for the rest of the request inside the
 	// two seconds a voter may wait for that answer.
 	StoreTimeout time.Duration
+	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
+	// and the vote page without its usage button.
+	UsagePrivate bool
 }
 
 // Server serves the application's pages.
@@ -67,6 +75,8 @@ type Server struct {
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
+	// draining makes /readyz answer 503 while requests are still served.
+	draining atomic.Bool
 }
 
 // maxFormBytes bounds a form body: a vote is a few dozen bytes.
@@ -83,6 +93,10 @@ func NewServer(o Options) (*Server, error) {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = 1500 * time.Millisecond
 	}
+	if o.UsagePrivate {
+		o.Page.GetValue = "" // no button to a page this port does not serve
+	}
+	o.Store = watchStore(o.Store, o.Logger)
 	pages, err := template.New("").Funcs(templateFuncs()).ParseFS(o.Assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -99,31 +113,75 @@ func NewServer(o Options) (*Server, error) {
 // Handler is the whole application: routes behind the middleware.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics)
+	// GetHead answers HEAD on every GET route (probes and monitors use it).
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.checkQuery, middleware.GetHead)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	s.routeStatic(r)
+	r.NotFound(s.notFound)
+	r.Get("/favicon.ico", s.favicon)
+	r.Get("/", s.index)
+	r.Post("/", s.vote)
+	if !s.opts.UsagePrivate {
+		s.routeUsage(r)
+	}
+	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
+	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
+}
+
+// PrivateHandler serves what stays inside the cluster, on a port no public
+// Service exposes: /metrics, health, and the usage page when UsagePrivate.
+func (s *Server) PrivateHandler() http.Handler {
+	r := chi.NewRouter()
+	// Not logged: a scrape every few seconds would drown the request log.
+	r.Use(middleware.RequestID, s.recoverPanics, s.checkQuery, middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.opts.Metrics != nil {
 		r.Handle("/metrics", s.opts.Metrics.Handler())
 	}
-	static, err := fs.Sub(s.opts.Assets, "static")
-	if err == nil {
-		r.Handle("/static/*", http.StripPrefix("/static/", staticFiles(static)))
+	if s.opts.UsagePrivate {
+		s.routeStatic(r)
+		r.NotFound(s.notFound)
+		r.Get("/favicon.ico", s.favicon)
+		s.routeUsage(r)
 	}
-	r.Get("/", s.index)
-	r.Post("/", s.vote)
-	if s.opts.Usage != nil { // the usage page
-		r.Get("/usage", s.usagePage)
-		r.Get("/api/usage", s.usageJSON)
-	}
-	// Browsers send Sec-Fetch-Site/Origin; a form posted from another site is refused with 403.
-	return http.NewCrossOriginProtection().Handler(r)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(r))
 }
 
+func (s *Server) routeStatic(r chi.Router) {
+	if static, err := fs.Sub(s.opts.Assets, "static"); err == nil {
+		r.Get("/static/*", http.StripPrefix("/static/", staticFiles(static)).ServeHTTP)
+	}
+}
+
+func (s *Server) routeUsage(r chi.Router) {
+	if s.opts.Usage != nil {
+		r.Get("/usage", s.usagePage)
+		r.Get("/api/usage", s.usageJSON)
+		r.Get("/api/usage.csv", s.usageCSV)
+	}
+}
+
+// Drain makes /readyz answer 503 from now on, while every route still
+// serves: the first step of a graceful stop, so that load balancers take
+// the instance out before it stops listening.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // staticFiles serves embedded assets with a cache lifetime: they change
-// only with the binary.
+// only with the binary. Directories are not listed: the assets a page
+// needs are named by the page.
 func staticFiles(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if st, err := fs.Stat(fsys, name); err == nil && st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})

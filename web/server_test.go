@@ -53,7 +53,7 @@ func newFixture(t *testing.T, st testStore, page Page) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(bothPorts(s))
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -70,7 +70,7 @@ func boltStore(t *testing.T) testStore {
 	return st
 }
 
-var defaultPage = Page{Title: "Azure Voting Custom App", Vote1: "Cats", Vote2: "Dogs", GetValue: "Get last one day usage"}
+var defaultPage = Page{Title: "Azure Voting Custom App", Vote1: "Cats", Vote2: "Dogs", GetValue: "Get last one day usage", Dimension: "pervote"}
 
 type staticUsage struct{ u Usage }
 
@@ -289,7 +289,7 @@ func TestMetricsAndRequestLog(t *testing.T) {
 	}
 }
 
-// With Redis gone a vote answers 503 quickly and is not counted; once Redis
+// With Redis gone a vote answers 503 quickly, unconfirmed; once Redis
 // is back the same server counts again, with no restart.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)

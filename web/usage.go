@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -36,12 +35,41 @@ type Usage struct {
 	Detail    string `json:"detail"` // the resource and plan, or why reporting waits
 	Resource  string `json:"resource,omitempty"`
 	Plan      string `json:"plan,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"` // the Metering API reported to`
 	Dimension string `json:"dimension"`
 	// Hours are the ledger, newest first.
 	Hours      []metering.Record `json:"hours"`
 	LastReport time.Time         `json:"lastReport,omitzero"`
-	Service    Service           `json:"service"`
-	Charges    *Charges          `json:"charges,omitempty"` // nil: no price configured
+	// NextPass is when the schedule runs the next reporting pass; zero
+	// when reporting is paused.
+	NextPass time.Time `json:"nextPass,omitzero"`
+	Service  Service   `json:"service"`
+	Charges  *Charges  `json:"charges,omitempty"` // nil: no price configured
+	// Currency is written before amounts (METERING_CURRENCY); empty
+	// writes none.
+	Currency string `json:"currency,omitempty"`
+	// Earlier counts the hours before the window whose last send failed
+	// or that are unresolved: the top of the page counts them too,
+	// whatever the window.
+	Earlier Earlier `json:"earlier"`
+	// DemoSpeed is how many times faster than real time the app's clock
+	// runs; 0 is the wall clock.
+	DemoSpeed float64 `json:"demoSpeed,omitempty"`
+}
+
+// Earlier are the problems of hours before the window.
+type Earlier struct {
+	Failing    int `json:"failing"`
+	Unresolved int `json:"unresolved"`
+}
+
+// Target names where usage is reported: Azure Marketplace, or the
+// Metering API at another endpoint (an emulator).
+func (u Usage) Target() string {
+	if u.Endpoint == "" || u.Endpoint == metering.DefaultEndpoint {
+		return "Azure Marketplace"
+	}
+	return "the Metering API at " + u.Endpoint
 }
 
 // Service is what GET usageEvents answered for our resource, plan and
@@ -88,6 +116,10 @@ type PriceTier struct {
 // source's Usage, the window asked for, its totals and the reconciliation.
 type UsageReport struct {
 	Usage
+	// Hours are the ledger's hours of the window, newest first, labelled.
+	Hours []HourRow `json:"hours"`
+	// Attention is the page's top line: what is wrong now, and what to do.
+	Attention      Attention  `json:"attention"`
 	GeneratedAt    time.Time  `json:"generatedAt"`
 	Window         string     `json:"window"` // 24h, 48h or 7d
 	Since          time.Time  `json:"since"`  // first hour of the window
@@ -102,7 +134,13 @@ type Totals struct {
 	Due        float64 `json:"due"`     // counted, not yet billed nor carried
 	Carried    float64 `json:"carried"` // moved to a later hour
 	Mismatches int     `json:"mismatches"`
-	Failing    int     `json:"failing"` // hours whose last send failed
+	Failing    int     `json:"failing"`    // hours whose last send failed
+	Unresolved int     `json:"unresolved"` // hours that may be billed and cannot be resent
+	// MaybeBilled counts unsettled hours a try of which may have reached
+	// the service.
+	MaybeBilled int `json:"maybeBilled"`
+	// Waiting is the usage of closed hours not reported yet.
+	Waiting float64 `json:"waiting"`
 }
 
 // Reconciliation statuses of a day.
@@ -111,6 +149,9 @@ const (
 	ReconDiffers    = "differs"
 	ReconProcessing = "processing" // received, not yet processed by the service
 	ReconUnchecked  = "unchecked"  // one side is unknown
+	ReconUnreported = "unreported" // usage of the day is not reported yet
+	ReconUnresolved = "unresolved" // an hour of the day may be billed unseen
+	ReconNoUsage    = "no-usage"   // nothing counted, nothing at the service
 )
 
 // ReconDay sets one UTC day of our ledger beside the service's record of it.
@@ -121,6 +162,8 @@ type ReconDay struct {
 	Billed    float64   `json:"billed"`    // what the ledger says the service accepted
 	Unsettled float64   `json:"unsettled"` // due in hours not settled yet
 	InFlight  int       `json:"inFlight"`  // hours sent with no answer yet: the service may hold them
+	// Unresolved counts the day's unresolved hours: the service may hold them.
+	Unresolved int `json:"unresolved"`
 	// LedgerComplete: the ledger still holds every hour of the day.
 	LedgerComplete bool `json:"ledgerComplete"`
 	// The service's row(s) of the day; ServiceRows 0 means none.
@@ -190,23 +233,33 @@ func buildReport(u Usage, win usageWindow, since, now time.Time) UsageReport {
 	if u.Service.Records == nil {
 		u.Service.Records = []metering.UsageRecord{}
 	}
-	rep := UsageReport{Usage: u, GeneratedAt: now, Window: win.Key, Since: since}
+	rep := UsageReport{Usage: u, Hours: []HourRow{}, GeneratedAt: now, Window: win.Key, Since: since}
 	for _, h := range u.Hours {
 		if h.Hour.Before(since) {
 			continue
 		}
+		row := hourRow(h, now)
+		rep.Hours = append(rep.Hours, row)
 		rep.Totals.Counted += h.Counted
 		rep.Totals.Billed += h.Reported
 		rep.Totals.Due += max(0, h.Due())
 		rep.Totals.Carried += h.CarriedOut
-		switch hourStatus(h) {
+		switch row.Status {
 		case statusMismatch:
 			rep.Totals.Mismatches++
 		case statusFailed:
 			rep.Totals.Failing++
+		case statusUnresolved:
+			rep.Totals.Unresolved++
+		case statusMaybeBilled:
+			rep.Totals.MaybeBilled++
+		}
+		if row.Status != statusOpen && !h.State.Settled() {
+			rep.Totals.Waiting += max(0, h.Due())
 		}
 	}
 	rep.Reconciliation = reconcile(u.Hours, u.Service, since, now)
+	rep.Attention = attention(rep)
 	return rep
 }
 
@@ -235,8 +288,11 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 		if !h.State.Settled() {
 			d.Unsettled += max(0, h.Due())
 		}
-		if h.State == metering.StateInflight {
+		switch h.State {
+		case metering.StateInflight:
 			d.InFlight++
+		case metering.StateUnresolved:
+			d.Unresolved++
 		}
 	}
 	answered := svc.Answered()
@@ -256,32 +312,7 @@ func reconcile(hours []metering.Record, svc Service, since, now time.Time) []Rec
 	for i := range days {
 		d := &days[i]
 		d.Difference = d.Submitted - d.Billed
-		switch {
-		case !answered:
-			d.Status, d.Note = ReconUnchecked, "the service's totals are not available"
-		case !d.LedgerComplete && d.ServiceRows > 0:
-			// The ledger's hours of the day are out of reach; a day the
-			// service has nothing for needs none of them.
-			d.Status, d.Note = ReconUnchecked, "the ledger's history reaches back 31 days"
-		case !same(d.Submitted, d.Billed):
-			d.Status = ReconDiffers
-			if d.ServiceRows == 0 {
-				d.Note = "the service has no record of the day"
-			} else if d.Difference > 0 {
-				d.Note = fmt.Sprintf("the service holds %s more than the ledger", formatQty(d.Difference))
-			} else {
-				d.Note = fmt.Sprintf("the service holds %s less than the ledger", formatQty(-d.Difference))
-			}
-			if d.InFlight > 0 {
-				d.Note += "; hours in flight may explain it"
-			}
-		case strings.Contains(d.ReconStatus, string(metering.ReconRejected)) || strings.Contains(d.ReconStatus, string(metering.ReconMismatch)):
-			d.Status, d.Note = ReconDiffers, "the service marked the day "+d.ReconStatus
-		case !same(d.Processed, d.Submitted):
-			d.Status, d.Note = ReconProcessing, "the service has not processed all it received yet"
-		default:
-			d.Status = ReconMatch
-		}
+		d.Status, d.Note = dayStatus(*d, answered)
 	}
 	return days
 }
@@ -318,6 +349,10 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) usageJSON(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("format") == "csv" {
+		s.usageCSV(w, r)
+		return
+	}
 	rep, _, ok := s.loadUsage(w, r)
 	if !ok {
 		return
@@ -327,39 +362,6 @@ func (s *Server) usageJSON(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(rep)
-}
-
-// Chart statuses: the ledger's states as a reader of the page thinks of them.
-const (
-	statusPending   = "pending" // counted, not sent yet, or sent with no answer yet
-	statusAccepted  = "accepted"
-	statusDuplicate = "duplicate"
-	statusCarried   = "carried" // too old to send: moved to a later hour
-	statusMismatch  = "mismatch"
-	statusFailed    = "failed" // the last send was refused or failed; retried
-)
-
-// chartStatuses are every status, in the legend's order.
-func chartStatuses() []string {
-	return []string{statusPending, statusAccepted, statusDuplicate, statusCarried, statusMismatch, statusFailed}
-}
-
-// hourStatus is the chart status of a ledger hour.
-func hourStatus(r metering.Record) string {
-	switch r.State {
-	case metering.StateAccepted:
-		return statusAccepted
-	case metering.StateDuplicate:
-		return statusDuplicate
-	case metering.StateMismatch:
-		return statusMismatch
-	case metering.StateExpired:
-		return statusCarried
-	}
-	if r.LastError != "" {
-		return statusFailed
-	}
-	return statusPending
 }
 
 // chart is the hourly bar chart, drawn in an SVG whose viewBox has one
@@ -390,14 +392,14 @@ type hourLabel struct {
 
 type legendItem struct {
 	Status string
-	Hours  int
+	Hours  int // hours of the window with the status
 }
 
 const colWidth = 10
 
-func buildChart(hours []metering.Record, since time.Time, win usageWindow) chart {
+func buildChart(hours []HourRow, since time.Time, win usageWindow) chart {
 	c := chart{Width: win.Hours * colWidth}
-	byHour := make(map[time.Time]metering.Record, len(hours))
+	byHour := make(map[time.Time]HourRow, len(hours))
 	var top float64
 	for _, h := range hours {
 		byHour[h.Hour] = h
@@ -428,7 +430,7 @@ func buildChart(hours []metering.Record, since time.Time, win usageWindow) chart
 		}
 		// A bar of one vote in a busy day still shows.
 		height := max(rec.Counted/scale*100, 1.5)
-		st := hourStatus(rec)
+		st := rec.Status
 		counts[st]++
 		c.Bars = append(c.Bars, bar{
 			Hour: hour, Quantity: rec.Counted, Status: st,
@@ -437,8 +439,11 @@ func buildChart(hours []metering.Record, since time.Time, win usageWindow) chart
 	}
 	c.Empty = len(c.Bars) == 0
 	c.Ticks = []string{formatQty(scale), formatQty(scale / 2), "0"}
+	// The legend names the statuses the window has, each with its hours.
 	for _, st := range chartStatuses() {
-		c.Legend = append(c.Legend, legendItem{st, counts[st]})
+		if counts[st] > 0 {
+			c.Legend = append(c.Legend, legendItem{st, counts[st]})
+		}
 	}
 	return c
 }

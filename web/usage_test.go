@@ -40,7 +40,7 @@ func usageServer(t *testing.T, src UsageSource) (*httptest.Server, *Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(bothPorts(s))
 	t.Cleanup(srv.Close)
 	return srv, metrics
 }
@@ -114,7 +114,18 @@ func TestReconcile(t *testing.T) {
 		{"rejected by the service", settled, answered(day(today, 8, 8, metering.ReconRejected)), today, ReconDiffers, "marked the day Rejected"},
 		{"the call failed", settled, Service{FetchedAt: testNow, Error: "403", Records: []metering.UsageRecord{}}, today, ReconUnchecked, "not available"},
 		{"reporting paused", settled, Service{Unavailable: "no identity"}, today, ReconUnchecked, "not available"},
-		{"nothing on either side", nil, answered(), today, ReconMatch, ""},
+		{"nothing on either side", nil, answered(), today, ReconNoUsage, ""},
+		// Never a green match while something of the day is unreported.
+		{"the open hour counting", append([]metering.Record{{Hour: hourAgo(0), Counted: 2}}, settled...),
+			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnreported, "2 not reported yet; what is reported matches"},
+		{"nothing reported yet", []metering.Record{{Hour: hourAgo(1), Counted: 3}}, answered(), today, ReconUnreported, "3 not reported yet"},
+		{"an hour failing", append([]metering.Record{{Hour: hourAgo(1), State: metering.StatePending, Counted: 2, LastError: "403"}}, settled...),
+			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnreported, "2 not reported yet"},
+		{"an unresolved hour", append([]metering.Record{{Hour: hourAgo(1), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true}}, settled...),
+			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnresolved, "1 hour unresolved"},
+		{"an unresolved hour the service holds", append([]metering.Record{{Hour: hourAgo(1), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true}}, settled...),
+			answered(day(today, 10, 10, metering.ReconAccepted)), today, ReconDiffers, "an unresolved hour may explain it"},
+		{"all carried away", []metering.Record{{Hour: hourAgo(3), State: metering.StateExpired, Counted: 4, CarriedOut: 4}}, answered(), today, ReconMatch, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			days := reconcile(tc.hours, tc.svc, tc.since, testNow)
@@ -138,7 +149,7 @@ func TestReconcile(t *testing.T) {
 		if len(days) != 2 || !days[0].Day.Equal(yesterday) || !days[1].Day.Equal(today) {
 			t.Fatalf("days %+v", days)
 		}
-		if y := days[0]; y.Hours != 2 || y.Counted != 6 || y.Billed != 4 || y.Unsettled != 2 || y.Status != ReconMatch || !y.LedgerComplete {
+		if y := days[0]; y.Hours != 2 || y.Counted != 6 || y.Billed != 4 || y.Unsettled != 2 || y.Status != ReconUnreported || !y.LedgerComplete {
 			t.Errorf("yesterday %+v", y)
 		}
 	})
@@ -152,44 +163,24 @@ func TestReconcile(t *testing.T) {
 		if old.LedgerComplete || old.Status != ReconUnchecked || old.Submitted != 40 || !strings.Contains(old.Note, "31 days") {
 			t.Errorf("a day older than the ledger's history: %+v", old)
 		}
-		if quiet := days[2]; quiet.LedgerComplete || quiet.Status != ReconMatch {
+		if quiet := days[2]; quiet.LedgerComplete || quiet.Status != ReconNoUsage {
 			t.Errorf("a day without usage on either side: %+v", quiet)
 		}
 		if week := reconcile(nil, answered(day(hourAgo(6*24), 40, 40, metering.ReconAccepted)), hourAgo(7*24-1), testNow); !week[1].LedgerComplete || week[1].Status != ReconDiffers {
 			t.Errorf("a day of the week the ledger has nothing for: %+v", week[1])
 		}
 		days = days[26:]
-		if !days[6].LedgerComplete || days[6].Status != ReconMatch {
+		if !days[6].LedgerComplete || days[6].Status != ReconNoUsage {
 			t.Errorf("yesterday: %+v", days[6])
 		}
 	})
 }
 
-func TestHourStatus(t *testing.T) {
-	for _, tc := range []struct {
-		rec  metering.Record
-		want string
-	}{
-		{metering.Record{}, statusPending},
-		{metering.Record{State: metering.StatePending}, statusPending},
-		{metering.Record{State: metering.StateInflight}, statusPending},
-		{metering.Record{State: metering.StatePending, LastError: "403"}, statusFailed},
-		{metering.Record{State: metering.StateInflight, LastError: "timeout"}, statusFailed},
-		{metering.Record{State: metering.StateAccepted}, statusAccepted},
-		{metering.Record{State: metering.StateDuplicate}, statusDuplicate},
-		{metering.Record{State: metering.StateMismatch}, statusMismatch},
-		{metering.Record{State: metering.StateExpired}, statusCarried},
-	} {
-		if got := hourStatus(tc.rec); got != tc.want {
-			t.Errorf("%q (error %q) = %s, want %s", tc.rec.State, tc.rec.LastError, got, tc.want)
-		}
-	}
-}
-
 func TestChart(t *testing.T) {
 	win, _ := windowOf("24h")
 	since := hourAgo(23)
-	c := buildChart(sampleUsage().Hours, since, win)
+	rep := buildReport(sampleUsage(), win, since, testNow)
+	c := buildChart(rep.Hours, since, win)
 	if c.Width != 240 || len(c.Hours) != 24 {
 		t.Fatalf("width %d, %d hours", c.Width, len(c.Hours))
 	}
@@ -209,7 +200,7 @@ func TestChart(t *testing.T) {
 	if b := byHour[hourAgo(4)]; b.Status != statusDuplicate || b.H != 7.0/8*100 {
 		t.Errorf("duplicate hour's bar %+v", b)
 	}
-	if b := byHour[hourAgo(0)]; b.Status != statusPending || b.X != 231.5 {
+	if b := byHour[hourAgo(0)]; b.Status != statusOpen || b.X != 231.5 {
 		t.Errorf("open hour's bar %+v", b)
 	}
 	if got := strings.Join(c.Ticks, " "); got != "8 4 0" {
@@ -233,7 +224,8 @@ func TestChart(t *testing.T) {
 	for _, l := range c.Legend {
 		counts[l.Status] = l.Hours
 	}
-	if len(c.Legend) != 6 || counts[statusAccepted] != 2 || counts[statusFailed] != 1 || counts[statusCarried] != 0 {
+	// Only the statuses the window has, each with its count of hours.
+	if len(c.Legend) != 5 || counts[statusAccepted] != 2 || counts[statusFailed] != 1 || counts[statusOpen] != 1 || counts[statusCarried] != 0 {
 		t.Errorf("legend %+v", c.Legend)
 	}
 
@@ -294,17 +286,26 @@ func TestUsagePage(t *testing.T) {
 		t.Errorf("the source was asked for usage since %s", asked)
 	}
 	for _, want := range []string{
-		`<span class="badge">Azure</span> Reporting to Azure Marketplace, plan basic.`,
+		`<span class="badge">Azure</span> Reporting to Azure Marketplace, plan basic, is failing.`,
+		`<section id="attention" class="attention attention-error" role="status">`,
+		`<li id="failing">Hours failing or unresolved: <b>1</b></li>`,
+		`UTC: metering: POST usageEvent: 403 Forbidden (correlation id c-1)</li>`,
+		`<li id="action">What to do: The service refused the identity: check that CLIENT_ID (global.azure.identity.clientId)`,
+		`<span class="key key-accepted"><i></i>accepted <small>2 hours</small></span>`,
+		`<span class="pill pill-open">open</span>`,
+		`<a class="download" href="/api/usage.csv?window=24h" download>Download CSV</a>`,
+		`<th>Service status</th>`,
 		`Last reporting pass: <time datetime="2026-11-22T08:05:00Z"`,
 		`<svg id="chart" class="plot" viewBox="0 0 240 100" preserveAspectRatio="none"`,
 		`<rect class="bar bar-accepted" x="211.5" y="37.5" width="7" height="62.5" data-utc="2026-11-22T06:00:00Z"><title>2026-11-22 06:00 UTC: 5 counted, accepted</title></rect>`,
-		`<rect class="bar bar-failed"`, `<rect class="bar bar-mismatch"`, `<rect class="bar bar-pending"`,
+		`<rect class="bar bar-open"`,
+		`<rect class="bar bar-failed"`, `<rect class="bar bar-mismatch"`,
 		`<a href="/usage?window=24h" class="current" aria-current="page">24 hours</a>`,
 		`<td data-label="Usage event" class="id">11111111-2222-3333-4444-555555555555</td>`,
 		`<tr class="row-mismatch">`,
 		`403 Forbidden (correlation id c-1)`,
 		`3 to <time datetime="2026-11-22T08:00:00Z"`, `3 from <time datetime="2026-11-22T04:00:00Z"`,
-		`<tr class="recon-match">`, `<td data-label="Submitted" class="num">18</td>`,
+		`<tr class="recon-unreported">`, `<td data-label="Submitted" class="num">18</td>`,
 		`<h2>Estimated charges, November 2026</h2>`, `<dd id="amount">5.32</dd>`,
 		`Rate card: 0.05 per unit, 0.04 above 100; the first 20 units of the month are included.`,
 		`<script src="/static/localtime.js" defer></script>`,
@@ -313,8 +314,9 @@ func TestUsagePage(t *testing.T) {
 			t.Errorf("/usage lacks %s", want)
 		}
 	}
-	// The correlation id is in the error already: not twice.
-	if strings.Count(body, "c-1") != 1 {
+	// The correlation id is in the error already: not twice in the ledger
+	// (the top line quotes the error once more).
+	if strings.Count(body, "c-1") != 2 {
 		t.Errorf("correlation id c-1 shown %d times", strings.Count(body, "c-1"))
 	}
 	// The Content-Security-Policy forbids inline styles and scripts.
@@ -344,6 +346,8 @@ func TestUsagePageStates(t *testing.T) {
 			u.Service = Service{Unavailable: u.Detail}
 		}, []string{
 			`<span class="badge">Paused</span> Reporting paused`,
+			`<section id="attention" class="attention attention-error" role="status">`,
+			`<li id="action">What to do: EXTENSION_RESOURCE_ID and PLAN_ID must both be set</li>`,
 			`<p class="alert" id="recon-unavailable">Reconciliation unavailable: EXTENSION_RESOURCE_ID and PLAN_ID must both be set</p>`,
 			`<tr class="recon-unchecked">`,
 		}, []string{`id="recon-error"`}},
@@ -435,11 +439,20 @@ func TestUsageJSON(t *testing.T) {
 	if len(rep.Hours) != 7 || rep.Hours[2].UsageEventID != "11111111-2222-3333-4444-555555555555" {
 		t.Errorf("hours %+v", rep.Hours)
 	}
+	// The open hour has a state of its own, never "".
+	if h := rep.Hours[0]; h.State != StateOpen || h.Status != statusOpen || rep.Hours[1].Status != statusFailed {
+		t.Errorf("the open hour: state %q status %q", h.State, h.Status)
+	}
+	if a := rep.Attention; a.Level != LevelError || a.FailingOrUnresolved != 1 || !strings.Contains(a.LastFailure, "403") {
+		t.Errorf("attention %+v", a)
+	}
 	// 48 hours from 2026-11-20 09:00: three days.
-	if len(rep.Reconciliation) != 3 || rep.Reconciliation[2].Submitted != 18 || rep.Reconciliation[2].Status != ReconMatch {
+	if len(rep.Reconciliation) != 3 || rep.Reconciliation[2].Submitted != 18 || rep.Reconciliation[2].Status != ReconUnreported ||
+		rep.Reconciliation[1].Status != ReconMatch || rep.Reconciliation[0].Status != ReconNoUsage {
 		t.Errorf("reconciliation %+v", rep.Reconciliation)
 	}
-	want := Totals{Counted: 33, Billed: 19, Due: 9, Carried: 11, Mismatches: 1, Failing: 1}
+	// Waiting: the failed hour's 4; the open hour's 5 is still counting.
+	want := Totals{Counted: 33, Billed: 19, Due: 9, Carried: 11, Mismatches: 1, Failing: 1, Waiting: 4}
 	if rep.Totals != want {
 		t.Errorf("totals %+v, want %+v", rep.Totals, want)
 	}
@@ -448,7 +461,7 @@ func TestUsageJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"mode", "detail", "dimension", "hours", "lastReport", "service", "window", "since", "totals", "reconciliation", "generatedAt"} {
+	for _, key := range []string{"mode", "detail", "dimension", "hours", "lastReport", "service", "window", "since", "totals", "reconciliation", "generatedAt", "attention"} {
 		if _, ok := raw[key]; !ok {
 			t.Errorf("/api/usage lacks %q", key)
 		}
@@ -492,7 +505,7 @@ func TestMeteringMetrics(t *testing.T) {
 	srv, m := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
 	start := time.Date(2026, 11, 22, 8, 5, 0, 0, time.UTC)
 	m.ObservePass(metering.PassResult{Start: start, Duration: 2 * time.Second, Locked: true, Accepted: 3, Duplicate: 1, Mismatch: 1, Carried: 4, Pending: 2})
-	m.ObservePass(metering.PassResult{Start: start.Add(time.Hour), Locked: true, Failed: 2, Pending: 3})
+	m.ObservePass(metering.PassResult{Start: start.Add(time.Hour), Locked: true, Failed: 2, Pending: 3, Unresolved: 1, Resolved: 2})
 	m.ObservePass(metering.PassResult{Start: start.Add(2 * time.Hour), Accepted: 99}) // another reporter held the lock
 	m.ObserveAPICall("batchUsageEvent", 200, 120*time.Millisecond)
 	m.ObserveAPICall("usageEvents", 0, 5*time.Second)
@@ -509,6 +522,8 @@ func TestMeteringMetrics(t *testing.T) {
 		`azure_vote_metering_mismatches_total 1`,
 		`azure_vote_metering_carried_quantity_total 4`,
 		`azure_vote_metering_pending_hours 3`,
+		`azure_vote_metering_unresolved_hours 1`,
+		`azure_vote_metering_resolved_hours_total 2`,
 		`azure_vote_metering_last_pass_timestamp_seconds 1.7953383e+09`,
 		`azure_vote_metering_last_success_timestamp_seconds 1.795334702e+09`,
 		`azure_vote_metering_api_request_duration_seconds_count{code="200",operation="batchUsageEvent"} 1`,

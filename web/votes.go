@@ -4,7 +4,16 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 )
+
+// indexData is what templates/index.html renders.
+type indexData struct {
+	Page
+	Count1, Count2 int64
+	Note           string // after a vote: the UTC hour it was counted in
+	Token          string // the form's vote token
+}
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
@@ -14,15 +23,14 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unavailable("The vote store is unavailable; try again in a moment.", err))
 		return
 	}
-	s.renderIndex(w, r, counts)
+	s.renderIndex(w, r, counts, time.Time{})
 }
 
 // vote handles every button of the form: a choice counts, reset zeroes the
 // display, the usage button leads to the usage page. Anything else is
 // refused before it reaches the store, so no form value can name a key.
 func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	if err := readForm(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -36,10 +44,12 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
 	defer cancel()
 	var counts map[string]int64
+	var votedAt time.Time
 	switch choice {
 	case p.Vote1, p.Vote2:
+		votedAt = s.opts.Now()
 		var counted bool
-		counts, counted, err = s.opts.Store.VoteOnce(ctx, choice, token, s.opts.Now())
+		counts, counted, err = s.opts.Store.VoteOnce(ctx, choice, token, votedAt)
 		if err != nil {
 			s.opts.Metrics.storeError()
 			s.writeError(w, r, unconfirmedVote(token, err))
@@ -50,11 +60,11 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		}
 	case "reset":
 		counts, err = s.opts.Store.Reset(ctx)
+	case "": // before GetValue, which is empty when the usage page is private
+		s.writeError(w, r, badRequest(`missing form field "vote"`))
+		return
 	case p.GetValue:
 		http.Redirect(w, r, "/usage", http.StatusSeeOther)
-		return
-	case "":
-		s.writeError(w, r, badRequest(`missing form field "vote"`))
 		return
 	default:
 		s.writeError(w, r, badRequest("unknown vote "+quote(choice)+"; choose "+quote(p.Vote1)+" or "+quote(p.Vote2)))
@@ -65,7 +75,7 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unavailable("We could not confirm the reset: the vote store did not answer. Try again in a moment.", err))
 		return
 	}
-	s.renderIndex(w, r, counts)
+	s.renderIndex(w, r, counts, votedAt)
 }
 
 // quote shortens and quotes user input for an error message.

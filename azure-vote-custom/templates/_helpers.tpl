@@ -56,6 +56,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+"true" when a Secret of the Redis name exists that this release did not make
+(created beforehand, or applied from a `helm template` render): the chart then
+uses it as it is instead of failing on Helm's ownership check.
+*/}}
+{{- define "azure-vote.redisSecretAdopted" -}}
+{{- if not .Values.redis.auth.existingSecret }}
+{{- $current := lookup "v1" "Secret" .Release.Namespace (include "azure-vote.redisName" .) }}
+{{- if and $current (ne (dig "metadata" "annotations" "meta.helm.sh/release-name" "" $current) .Release.Name) }}
+{{- "true" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 The Redis password: the one given, else the one already in the cluster (so an
 upgrade never locks the app out of its own data), else a new random one.
 */}}
@@ -76,10 +90,14 @@ Checks that the schema cannot express; failing here beats a pod that crashes
 at start with the same message.
 */}}
 {{- define "azure-vote.validate" -}}
-{{- if eq .Values.value1 .Values.value2 }}
+{{- /* toString: --set makes 123 a number and true a boolean. */}}
+{{- $value1 := toString .Values.value1 }}
+{{- $value2 := toString .Values.value2 }}
+{{- $getvalue := toString .Values.getvalue }}
+{{- if eq $value1 $value2 }}
 {{- fail "value1 and value2 must differ" }}
 {{- end }}
-{{- if or (eq .Values.getvalue .Values.value1) (eq .Values.getvalue .Values.value2) }}
+{{- if or (eq $getvalue $value1) (eq $getvalue $value2) }}
 {{- fail "getvalue must differ from value1 and value2" }}
 {{- end }}
 {{- if and .Values.redis.auth.password .Values.redis.auth.existingSecret }}

@@ -170,6 +170,49 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "ServiceMonitor, private usage page, longer drain",
+			vals: overlay(
+				"metrics.port", 9464,
+				"metrics.podAnnotations", false,
+				"metrics.serviceMonitor.enabled", true,
+				"metrics.serviceMonitor.labels", map[string]any{"release": "prometheus"},
+				"usagePage", "private",
+				"front.drainSeconds", 30,
+			),
+			check: func(t *testing.T, r rendered) {
+				d := frontDeployment(t, r)
+				if _, ok := d.Spec.Template.Annotations["prometheus.io/scrape"]; ok {
+					t.Error("scrape annotations with metrics.podAnnotations false")
+				}
+				front := container(t, d.Spec.Template.Spec, "front")
+				if got := envVar(t, front, "USAGE_PAGE").Value; got != "private" {
+					t.Errorf("USAGE_PAGE=%q, want private", got)
+				}
+				if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != 60 {
+					t.Errorf("terminationGracePeriodSeconds %v, want 30 s of drain + 30", g)
+				}
+				svc := named[corev1.Service](t, r, releaseName+"-azure-vote-custom-metrics")
+				if svc.Spec.Type != corev1.ServiceTypeClusterIP || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 9464 {
+					t.Errorf("metrics Service %s %+v, want ClusterIP on 9464", svc.Spec.Type, svc.Spec.Ports)
+				}
+				checkService(t, svc, d.Spec.Template.Labels, 9464, "metrics")
+				sm := one[serviceMonitor](t, r)
+				sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+				if err != nil || !sel.Matches(labels.Set(svc.Labels)) {
+					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sm.Spec.Selector, svc.Labels)
+				}
+				if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" || sm.Spec.Endpoints[0].Path != "/metrics" {
+					t.Errorf("ServiceMonitor endpoints %+v", sm.Spec.Endpoints)
+				}
+				if sm.Labels["release"] != "prometheus" {
+					t.Errorf("ServiceMonitor labels %v lack the extra ones", sm.Labels)
+				}
+				if !strings.Contains(r.Release.Info.Notes, "kubectl port-forward deployment/"+releaseName+"-azure-vote-custom-front") {
+					t.Errorf("NOTES do not tell how to reach the private usage page:\n%s", r.Release.Info.Notes)
+				}
+			},
+		},
+		{
 			name: "storage class and scheduling",
 			vals: overlay(
 				"redis.persistence.storageClass", "managed-csi-premium",
@@ -201,7 +244,6 @@ func TestLint(t *testing.T) {
 			l := action.NewLint()
 			l.Strict = true
 			l.Namespace = namespace
-			l.KubeVersion = testKubeVersion(t)
 			res := l.Run([]string{chartDir}, sc.vals)
 			for _, err := range res.Errors {
 				t.Errorf("lint error: %v", err)
@@ -227,6 +269,7 @@ func TestRender(t *testing.T) {
 			checkSecurity(t, r)
 			checkProbes(t, r)
 			checkWiring(t, r)
+			checkMetricsPort(t, r)
 			sc.check(t, r)
 		})
 	}
@@ -239,7 +282,9 @@ func checkObjects(t *testing.T, r rendered) {
 	want := []string{"ConfigMap", "Deployment", "Service", "Service", "StatefulSet"}
 	var got []string
 	for _, o := range r.Objects {
-		if o.Kind != "Secret" && o.Kind != "PodDisruptionBudget" {
+		optional := o.Kind == "Secret" || o.Kind == "PodDisruptionBudget" || o.Kind == "ServiceMonitor" ||
+			(o.Kind == "Service" && strings.HasSuffix(o.Name, "-metrics"))
+		if !optional {
 			got = append(got, o.Kind)
 		}
 	}

@@ -77,7 +77,7 @@ type uiDefinition struct {
 
 func readManifest(t *testing.T) bundleManifest {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(chartDir, "manifest.yaml"))
+	data, err := os.ReadFile(filepath.Join(bundleDir, "manifest.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func readManifest(t *testing.T) bundleManifest {
 
 func readJSON(t *testing.T, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(chartDir, name))
+	data, err := os.ReadFile(filepath.Join(bundleDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +129,23 @@ func TestBundleManifest(t *testing.T) {
 	if ch := loadChart(t); m.Version != ch.Metadata.Version {
 		t.Errorf("bundle version %s, chart version %s: they must move together", m.Version, ch.Metadata.Version)
 	}
-	// The chart must be this folder, the one the bundle is built from.
-	chartAbs, _ := filepath.Abs(filepath.Join(chartDir, m.HelmChart))
+	// As in every Microsoft sample: the bundle files beside the chart
+	// folder, which helmChart names relative to them.
+	if m.HelmChart != "./azure-vote-custom" {
+		t.Errorf("helmChart %q, want \"./azure-vote-custom\", the chart folder beside manifest.yaml", m.HelmChart)
+	}
+	chartAbs, _ := filepath.Abs(filepath.Join(bundleDir, m.HelmChart))
 	wantAbs, _ := filepath.Abs(chartDir)
 	if chartAbs != wantAbs {
-		t.Errorf("helmChart %q points to %s, want the bundle folder %s", m.HelmChart, chartAbs, wantAbs)
+		t.Errorf("helmChart %q points to %s, want the chart %s", m.HelmChart, chartAbs, wantAbs)
+	}
+	for _, f := range []string{"manifest.yaml", "mainTemplate.json", "createUIDefinition.json"} {
+		if _, err := os.Stat(filepath.Join(chartDir, f)); err == nil {
+			t.Errorf("%s inside the chart folder: the bundle files belong beside it", f)
+		}
 	}
 	for _, f := range []string{m.ClusterArmTemplate, m.UIDefinition} {
-		if _, err := os.Stat(filepath.Join(chartDir, f)); err != nil || !strings.HasPrefix(f, "./") {
+		if _, err := os.Stat(filepath.Join(bundleDir, f)); err != nil || !strings.HasPrefix(f, "./") {
 			t.Errorf("%q: want an existing file relative to manifest.yaml (%v)", f, err)
 		}
 	}
@@ -221,7 +230,7 @@ func TestMainTemplate(t *testing.T) {
 	}
 
 	// A parameter nothing reads is a question the customer answers for nothing.
-	raw, err := os.ReadFile(filepath.Join(chartDir, readManifest(t).ClusterArmTemplate))
+	raw, err := os.ReadFile(filepath.Join(bundleDir, readManifest(t).ClusterArmTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}

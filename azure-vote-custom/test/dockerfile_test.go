@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -89,17 +88,26 @@ func TestDockerfile(t *testing.T) {
 		t.Fatalf("%d stages, want a builder and a final image", len(st))
 	}
 	build, final := st[0], st[1]
-	if img := fromImage(build[0]); img != "golang:1.26" {
-		t.Errorf("builder FROM %s, want golang:1.26", img)
+	// Under GOTOOLCHAIN=local a Go image older than go.mod's go line
+	// cannot build the module, and a floating tag may be older.
+	if img, want := fromImage(build[0]), "golang:"+goModVersion(t); img != want && !strings.HasPrefix(img, want+"-") && !strings.HasPrefix(img, want+"@") {
+		t.Errorf("builder FROM %s, want %s, the go line of go.mod", img, want)
 	}
-	if img := fromImage(final[0]); img != "gcr.io/distroless/static-debian12:nonroot" {
+	if img := fromImage(final[0]); img != "gcr.io/distroless/static-debian12:nonroot" && !strings.HasPrefix(img, "gcr.io/distroless/static-debian12:nonroot@sha256:") {
 		t.Errorf("final FROM %s, want gcr.io/distroless/static-debian12:nonroot", img)
+	}
+	// Marketplace takes linux/amd64 images only, whatever machine builds.
+	if !strings.Contains(final[0].Args, "--platform=linux/amd64") {
+		t.Errorf("final FROM %q: want --platform=linux/amd64", final[0].Args)
 	}
 	got := map[string][]string{}
 	for _, in := range final[1:] {
 		got[in.Cmd] = append(got[in.Cmd], in.Args)
 	}
 	// The final image has no shell, so nothing may RUN in it.
+	if !slices.Contains(strings.Fields(strings.Join(got["EXPOSE"], " ")), "8080") {
+		t.Errorf("EXPOSE %v lacks 8080", got["EXPOSE"])
+	}
 	if len(got["RUN"]) != 0 {
 		t.Errorf("RUN in the final stage: %v", got["RUN"])
 	}
@@ -109,9 +117,6 @@ func TestDockerfile(t *testing.T) {
 	if u := got["USER"]; len(u) != 1 || (u[0] != "nonroot" && u[0] != "nonroot:nonroot" && u[0] != "65532" && u[0] != "65532:65532") {
 		t.Errorf("USER %v, want the distroless nonroot user", u)
 	}
-	if !slices.Equal(got["EXPOSE"], []string{"8080"}) {
-		t.Errorf("EXPOSE %v, want 8080", got["EXPOSE"])
-	}
 	// Exec form: with no shell in the image the shell form cannot start.
 	var entry []string
 	if e := got["ENTRYPOINT"]; len(e) != 1 || json.Unmarshal([]byte(e[0]), &entry) != nil || !slices.Equal(entry, []string{"/azure-vote"}) {
@@ -119,7 +124,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	assign, argv := buildCommand(t, "test")
 	line := strings.Join(append(assign, argv...), " ")
-	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", "-s -w -X main.version=test", "-o /azure-vote"} {
+	for _, want := range []string{"GOOS=linux", "GOARCH=amd64", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "go build", "-trimpath", "-s -w -X main.version=test", "-o /azure-vote"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("build command %q lacks %q", line, want)
 		}
@@ -147,8 +152,7 @@ func buildCommand(t *testing.T, version string) (assign, argv []string) {
 	if run == "" {
 		t.Fatal("no RUN with go build in the builder stage")
 	}
-	// BuildKit sets the platform arguments; this build targets this machine.
-	args["VERSION"], args["TARGETOS"], args["TARGETARCH"] = version, runtime.GOOS, runtime.GOARCH
+	args["VERSION"] = version
 	words, err := shellWords(os.Expand(run, func(k string) string { return args[k] }))
 	if err != nil {
 		t.Fatalf("RUN %q: %v", run, err)
@@ -268,7 +272,7 @@ func copyFile(src, dst string) error {
 func TestDockerignore(t *testing.T) {
 	ctx := t.TempDir()
 	buildContext(t, ctx)
-	for _, gone := range []string{".git", "azure-vote-custom", "Dockerfile"} {
+	for _, gone := range []string{".git", "azure-vote-custom", "Dockerfile", "manifest.yaml", "mainTemplate.json", "createUIDefinition.json"} {
 		if _, err := os.Stat(filepath.Join(ctx, gone)); err == nil {
 			t.Errorf("%s is sent to the image builder", gone)
 		}
@@ -319,6 +323,9 @@ func TestImageBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		t.Errorf("binary for %v, want x86-64: Marketplace runs linux/amd64 images", f.Machine)
+	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
 			t.Errorf("program header %v: the binary needs a dynamic loader the image does not have", p.Type)
@@ -356,4 +363,18 @@ func TestImageBinary(t *testing.T) {
 	if err != nil || !bytes.Contains(out, []byte("test")) {
 		t.Errorf("azure-vote version: %q, %v; want the stamped version test", out, err)
 	}
+}
+
+// goModVersion is the go line of the application's go.mod.
+func goModVersion(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)\s*$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	return string(m[1])
 }

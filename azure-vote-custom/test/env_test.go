@@ -128,6 +128,18 @@ func TestFrontEnvMatchesApp(t *testing.T) {
 			},
 		},
 		{
+			name: "extension manager settings",
+			vals: setValues(t, extensionSettings...),
+			check: func(t *testing.T, c config.Config) {
+				if c.Title != "123" || c.Vote1 != "true" || c.Metering.PlanID != "standard" {
+					t.Errorf("title %q, vote1 %q, plan %q: want 123, true and standard", c.Title, c.Vote1, c.Metering.PlanID)
+				}
+				if !c.UsagePrivate || c.MetricsPort == 0 || c.MetricsPort == c.Port || c.ShutdownDrain != 10*time.Second {
+					t.Errorf("usage private %v, metrics port %d, drain %s", c.UsagePrivate, c.MetricsPort, c.ShutdownDrain)
+				}
+			},
+		},
+		{
 			name: "price as a string",
 			vals: overlay("metering.price", "0.25"),
 			check: func(t *testing.T, c config.Config) {

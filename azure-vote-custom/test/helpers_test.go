@@ -16,31 +16,22 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
 const (
-	// chartDir is the chart, and the CNAB bundle folder, relative to this module.
+	// chartDir is the chart, relative to this module.
 	chartDir = ".."
-	// repoRoot is the application's module, built by the Dockerfile.
-	repoRoot = "../.."
+	// repoRoot is the application's module, built by the Dockerfile, and
+	// the CNAB bundle folder: manifest.yaml and the ARM files sit beside
+	// the chart folder, as in Microsoft's samples.
+	repoRoot  = "../.."
+	bundleDir = repoRoot
 
 	releaseName = "vote"
 	namespace   = "azure-vote-custom"
-
-	// kubeVersion stands in for the cluster: Helm used as a library does not
-	// know its own Kubernetes version and would assume v1.20.
-	kubeVersion = "v1.31.0"
 )
-
-func testKubeVersion(t *testing.T) *chartutil.KubeVersion {
-	t.Helper()
-	v, err := chartutil.ParseKubeVersion(kubeVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
 
 // loadChart loads the chart as `helm package` and `helm install` see it,
 // .helmignore applied.
@@ -63,8 +54,11 @@ func defaultValues(t *testing.T) map[string]any {
 	return vals.AsMap()
 }
 
-// install renders the chart as `helm install --dry-run` does without a
-// cluster: values coalesced, schema checked, templates rendered, NOTES too.
+// install renders the chart as `helm install --dry-run` (or `helm
+// template`) does without a cluster: values coalesced, schema checked,
+// templates rendered, NOTES too. No Kubernetes version is given: Helm then
+// assumes its own default, as the packaging tool and `go run helm template`
+// do.
 func install(t *testing.T, vals map[string]any) (*release.Release, error) {
 	t.Helper()
 	cfg := &action.Configuration{Log: func(string, ...any) {}}
@@ -73,7 +67,6 @@ func install(t *testing.T, vals map[string]any) (*release.Release, error) {
 	in.ClientOnly = true
 	in.ReleaseName = releaseName
 	in.Namespace = namespace
-	in.KubeVersion = testKubeVersion(t)
 	return in.Run(loadChart(t), vals)
 }
 
@@ -108,8 +101,25 @@ func newObject(kind string) (apiVersion string, v any, ok bool) {
 		return "apps/v1", new(appsv1.StatefulSet), true
 	case "PodDisruptionBudget":
 		return "policy/v1", new(policyv1.PodDisruptionBudget), true
+	case "ServiceMonitor":
+		return "monitoring.coreos.com/v1", new(serviceMonitor), true
 	}
 	return "", nil, false
+}
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor the
+// chart writes; decoded strictly like the rest, so a misspelt field fails.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
 }
 
 var (

@@ -49,11 +49,17 @@
 // Answers use the service's bodies and messages verbatim, including the
 // zone-less "0001-01-01T00:00:00" messageTime of items it did not accept.
 //
-// A resend of an event already accepted is answered Duplicate even once
-// its hour has left the 24-hour window: duplicate detection comes before
-// the window check. A client that lost the answer to a request must be able
-// to learn that it was billed, whenever it retries; otherwise it would move
-// the usage to a later hour and charge it twice.
+// What the documentation does not say, the emulator offers both ways of, so
+// that a client can be tested against each:
+//   - the order of the window and duplicate checks: by default the window
+//     comes first, as the documentation implies (the time is validated with
+//     the request), so a resend of a billed event after its window is
+//     answered Expired; Options.DuplicateBeforeWindow answers it Duplicate;
+//   - the order of a batch's results: as sent, or shuffled (ShuffleBatch);
+//   - how soon GET usageEvents counts an event as processed
+//     (ProcessingDelay: until then its row is reconStatus Submitted).
+//
+// Options.StateFile, with Open, keeps the accepted events across restarts.
 //
 // The emulator keys resources by their text (ignoring case): it cannot know
 // that a resourceId and a resourceUri name the same resource, as the real
@@ -63,7 +69,7 @@
 //
 // Options.Faults (or SetFaults at run time) injects 500 and 503 answers,
 // 429 with Retry-After, latency, and dropped connections. Half of the drops
-// happen after the event was recorded, so a client sees an error for an
-// event that was billed and must settle it by resending. Draws come from a
+// (and all of DropAfterRate) happen after the event was recorded, so a
+// client sees an error for an event that was billed and must never carry it. Draws come from a
 // generator seeded with Faults.Seed, so a sequential test is reproducible.
 package emulator

@@ -1,12 +1,16 @@
 package emulator
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -68,6 +72,26 @@ type Options struct {
 	Now func() time.Time
 	// Faults are injected from the start; see SetFaults to change them.
 	Faults Faults
+	// DuplicateBeforeWindow checks an event's key for a duplicate before
+	// its 24-hour window, so that a resend of a billed event past the window
+	// is answered Duplicate instead of Expired. The default is the order the
+	// documentation implies: effectiveStartTime is validated with the rest of
+	// the request (a 400 BadArgument on that field) before the key is looked
+	// up. The real order is not documented; a client must be right for both.
+	DuplicateBeforeWindow bool
+	// ShuffleBatch answers the items of a batch in a random order (drawn
+	// from Faults.Seed): the API documents no order, so a client must match
+	// results to events by their echo.
+	ShuffleBatch bool
+	// ProcessingDelay is how long an accepted event shows in GET
+	// usageEvents as received but not processed (reconStatus Submitted,
+	// not counted in processedQuantity), as the real service's daily
+	// records lag behind. Zero processes at once.
+	ProcessingDelay time.Duration
+	// StateFile, if set, keeps the accepted events across restarts: Open
+	// reads it, and every accepted event is appended to it (JSON lines,
+	// synced) before it is answered.
+	StateFile string
 	// Logger receives one record per request (default: discarded).
 	Logger *slog.Logger
 }
@@ -84,7 +108,12 @@ type Emulator struct {
 	now        func() time.Time
 	log        *slog.Logger
 
+	dupFirst        bool
+	shuffle         bool
+	processingDelay time.Duration
+
 	mu     sync.Mutex
+	state  *os.File // StateFile, appended to; nil without one
 	faults Faults
 	rng    *rand.Rand
 	events []metering.EventResult // accepted, in order
@@ -92,18 +121,22 @@ type Emulator struct {
 	stats  Stats
 }
 
-// New returns an Emulator with no recorded events.
+// New returns an Emulator with no recorded events; o.StateFile is ignored
+// (use Open).
 func New(o Options) *Emulator {
 	e := &Emulator{
-		dimensions: set(o.Dimensions, false),
-		resources:  set(o.Resources, true),
-		inactive:   set(o.InactiveResources, true),
-		tokens:     o.Tokens,
-		offerID:    o.OfferID,
-		now:        o.Now,
-		log:        o.Logger,
-		byKey:      make(map[eventKey]int),
-		stats:      newStats(),
+		dupFirst:        o.DuplicateBeforeWindow,
+		shuffle:         o.ShuffleBatch,
+		processingDelay: o.ProcessingDelay,
+		dimensions:      set(o.Dimensions, false),
+		resources:       set(o.Resources, true),
+		inactive:        set(o.InactiveResources, true),
+		tokens:          o.Tokens,
+		offerID:         o.OfferID,
+		now:             o.Now,
+		log:             o.Logger,
+		byKey:           make(map[eventKey]int),
+		stats:           newStats(),
 	}
 	if o.Plans != nil {
 		e.plans = make(map[string]map[string]bool, len(o.Plans))
@@ -125,6 +158,73 @@ func New(o Options) *Emulator {
 	}
 	e.setFaultsLocked(o.Faults)
 	return e
+}
+
+// Open returns an Emulator holding the events of o.StateFile, created if
+// missing, to which it appends every event it accepts. Close it when done.
+func Open(o Options) (*Emulator, error) {
+	e := New(o)
+	if o.StateFile == "" {
+		return e, nil
+	}
+	f, err := os.OpenFile(o.StateFile, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: state file: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxBodyBytes)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var ev metering.EventResult
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("emulator: state file %s line %d: %w", o.StateFile, line, err)
+		}
+		e.record(ev)
+	}
+	if err := sc.Err(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("emulator: state file %s: %w", o.StateFile, err)
+	}
+	e.state = f
+	return e, nil
+}
+
+// Close closes the state file, if any.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == nil {
+		return nil
+	}
+	err := e.state.Close()
+	e.state = nil
+	return err
+}
+
+// record adds an accepted event to memory; the caller holds e.mu (or owns e).
+func (e *Emulator) record(ev metering.EventResult) {
+	e.byKey[keyOfResult(ev)] = len(e.events)
+	e.events = append(e.events, ev)
+}
+
+// persist appends an accepted event to the state file before it is
+// answered, so that an answer never claims what a restart would forget.
+// The caller holds e.mu.
+func (e *Emulator) persist(ev metering.EventResult) error {
+	if e.state == nil {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := e.state.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return e.state.Sync()
 }
 
 // set builds a lookup set, nil when values is empty so that "empty" keeps

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"net/http"
@@ -64,6 +65,11 @@ func keyOf(ev metering.UsageEvent) eventKey {
 	}
 }
 
+func keyOfResult(r metering.EventResult) eventKey {
+	return keyOf(metering.UsageEvent{ResourceID: r.ResourceID, ResourceURI: r.ResourceURI,
+		Dimension: r.Dimension, EffectiveStartTime: r.EffectiveStartTime})
+}
+
 // outcome is the emulator's verdict on one event.
 type outcome struct {
 	status metering.Status
@@ -85,11 +91,9 @@ func failed(st metering.Status, ev metering.UsageEvent, target, format string, a
 // The caller holds e.mu, so that checking and recording the key are one step.
 //
 // Checks run in the order: resource, plan, dimension, quantity, time format,
-// duplicate, time window. Duplicate comes BEFORE the window on purpose: a
-// client that resends an event whose answer it lost must learn that it was
-// billed (409 with the accepted event) even when the resend comes after the
-// 24 hours, or it would carry usage that was already billed into another
-// hour and charge it twice.
+// then time window and duplicate, in the order Options.DuplicateBeforeWindow
+// chooses. Neither order is documented; a client must keep exactly-once
+// under both, so the tests run both.
 func (e *Emulator) submit(in incoming, now time.Time) outcome {
 	ev := in.UsageEvent
 	// The time is parsed first so that every failure can echo it, but a bad
@@ -146,21 +150,28 @@ func (e *Emulator) submit(in incoming, now time.Time) outcome {
 		return failed(metering.StatusBadArgument, ev, "effectiveStartTime", "%s", timeProblem)
 	}
 
-	key := keyOf(ev)
-	if i, dup := e.byKey[key]; dup {
+	outside := t.After(now) || t.Before(now.Add(-metering.Window))
+	if outside && !e.dupFirst {
+		return failed(metering.StatusExpired, ev, "effectiveStartTime", msgTime)
+	}
+	if i, dup := e.byKey[keyOf(ev)]; dup {
 		first := e.events[i]
 		first.Status = metering.StatusDuplicate
 		return outcome{status: metering.StatusDuplicate, event: ev, accepted: first}
 	}
-	if t.After(now) || t.Before(now.Add(-metering.Window)) {
+	if outside {
 		return failed(metering.StatusExpired, ev, "effectiveStartTime", msgTime)
 	}
 
 	res := ev.Echo(metering.StatusAccepted)
 	res.UsageEventID = uuid.NewString()
 	res.MessageTime = metering.Time{Time: now.UTC()}
-	e.byKey[key] = len(e.events)
-	e.events = append(e.events, res)
+	if err := e.persist(res); err != nil {
+		e.log.Error("emulator: state file", slog.Any("error", err))
+		return outcome{status: metering.StatusError, event: ev, problem: metering.ErrorDetail{
+			Code: "InternalServerError", Message: "The event could not be stored; it was not recorded. Retry the request."}}
+	}
+	e.record(res)
 	return outcome{status: metering.StatusAccepted, event: ev, accepted: res}
 }
 
@@ -223,6 +234,8 @@ func (e *Emulator) usageEvent(body []byte) answer {
 		return answer{http.StatusOK, o.accepted}
 	case metering.StatusDuplicate:
 		return answer{http.StatusConflict, conflict(o.accepted)}
+	case metering.StatusError:
+		return answer{http.StatusInternalServerError, &o.problem}
 	}
 	return answer{http.StatusBadRequest, badRequest(targetEvent, o.problem)}
 }
@@ -277,6 +290,9 @@ func (e *Emulator) batchUsageEvent(body []byte) answer {
 			continue
 		}
 		out.Result = append(out.Result, itemOf(e.submit(in, now)))
+	}
+	if e.shuffle {
+		e.rng.Shuffle(len(out.Result), func(i, j int) { out.Result[i], out.Result[j] = out.Result[j], out.Result[i] })
 	}
 	return answer{http.StatusOK, out}
 }

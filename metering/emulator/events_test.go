@@ -1,7 +1,11 @@
 package emulator_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -208,22 +212,115 @@ func TestUsageEventDuplicate(t *testing.T) {
 	}
 }
 
-// A resend after the window closed must still learn that its event was
-// billed: duplicate detection comes before the expiry check.
-func TestDuplicateBeforeExpiry(t *testing.T) {
-	e := newEnv(t, strictOptions())
-	first := decode[metering.EventResult](t, e.post(t, "usageEvent", event()))
-	e.clock.Advance(48 * time.Hour)
+// The order of the window and duplicate checks is not documented; both are
+// offered. By default the window comes first, as the documentation implies
+// (the time is validated with the request); with DuplicateBeforeWindow a
+// resend after the window learns that its event was billed.
+func TestWindowAndDuplicateOrder(t *testing.T) {
+	for _, dupFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DuplicateBeforeWindow=%v", dupFirst), func(t *testing.T) {
+			o := strictOptions()
+			o.DuplicateBeforeWindow = dupFirst
+			e := newEnv(t, o)
+			first := decode[metering.EventResult](t, e.post(t, "usageEvent", event()))
+			e.clock.Advance(48 * time.Hour)
 
-	r := e.post(t, "usageEvent", event("quantity", 1))
-	wantStatus(t, r, http.StatusConflict)
-	if got := decode[metering.ErrorDetail](t, r).AdditionalInfo.AcceptedMessage.UsageEventID; got != first.UsageEventID {
-		t.Errorf("acceptedMessage id = %s, want %s", got, first.UsageEventID)
+			r := e.post(t, "usageEvent", event("quantity", 1))
+			if dupFirst {
+				wantStatus(t, r, http.StatusConflict)
+				if got := decode[metering.ErrorDetail](t, r).AdditionalInfo.AcceptedMessage.UsageEventID; got != first.UsageEventID {
+					t.Errorf("acceptedMessage id = %s, want %s", got, first.UsageEventID)
+				}
+			} else {
+				wantBadRequest(t, r, "usageEventRequest", "effectiveStartTime", "The effective time provided is has expired or is in future.")
+			}
+			// A new key for the same old hour is expired either way.
+			wantBadRequest(t, e.post(t, "usageEvent", event("dimension", "perhour")), "usageEventRequest",
+				"effectiveStartTime", "The effective time provided is has expired or is in future.")
+		})
+	}
+}
+
+// ShuffleBatch answers items out of order; each item still echoes its event.
+func TestShuffleBatch(t *testing.T) {
+	o := strictOptions()
+	o.ShuffleBatch = true
+	o.Faults.Seed = 7
+	e := newEnv(t, o)
+	var req []map[string]any
+	for i := range 10 {
+		req = append(req, event("effectiveStartTime", start().Add(-time.Duration(i+1)*time.Hour).Format(time.RFC3339), "quantity", i+1))
+	}
+	res := decode[metering.BatchResult](t, e.post(t, "batchUsageEvent", map[string]any{"request": req}))
+	inOrder := true
+	for i, r := range res.Result {
+		want := start().Add(-time.Duration(int(r.Quantity)) * time.Hour)
+		if r.Status != metering.StatusAccepted || !r.EffectiveStartTime.Equal(want) {
+			t.Errorf("item %d = %+v: its echo does not match its event", i, r)
+		}
+		inOrder = inOrder && r.Quantity == float64(i+1)
+	}
+	if inOrder || len(res.Result) != 10 {
+		t.Errorf("10 items answered in the order sent, or not 10: %+v", res.Result)
+	}
+}
+
+// ProcessingDelay shows fresh events as Submitted, not yet processed.
+func TestProcessingDelay(t *testing.T) {
+	o := strictOptions()
+	o.ProcessingDelay = time.Hour
+	e := newEnv(t, o)
+	wantStatus(t, e.post(t, "usageEvent", event()), http.StatusOK)
+	query := "/usageEvents?api-version=" + metering.APIVersion + "&usageStartDate=" + start().Add(-48*time.Hour).Format(time.RFC3339)
+	rows := decode[[]metering.UsageRecord](t, e.do(t, http.MethodGet, query, ""))
+	if len(rows) != 1 || rows[0].ReconStatus != metering.ReconSubmitted || rows[0].ProcessedQuantity != 0 || rows[0].SubmittedQuantity != 5 {
+		t.Fatalf("rows before processing = %+v", rows)
+	}
+	e.clock.Advance(time.Hour)
+	rows = decode[[]metering.UsageRecord](t, e.do(t, http.MethodGet, query, ""))
+	if len(rows) != 1 || rows[0].ReconStatus != metering.ReconAccepted || rows[0].ProcessedQuantity != 5 {
+		t.Fatalf("rows after processing = %+v", rows)
+	}
+}
+
+// A state file keeps accepted events across a restart, so a resend after
+// it is still a duplicate and the records still show the day.
+func TestStateFileSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	o := strictOptions()
+	c := &clock{now: start()}
+	o.Now, o.StateFile = c.Now, path
+	emu, err := emulator.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	e := &env{emu: emu, srv: srv, clock: c, base: srv.URL + "/api"}
+	first := decode[metering.EventResult](t, e.post(t, "usageEvent", event()))
+	srv.Close()
+	if err := emu.Close(); err != nil {
+		t.Fatal(err)
 	}
 
-	// A new key for the same old hour is expired.
-	wantBadRequest(t, e.post(t, "usageEvent", event("dimension", "perhour")), "usageEventRequest",
-		"effectiveStartTime", "The effective time provided is has expired or is in future.")
+	again, err := emulator.Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	if evs := again.Events(); len(evs) != 1 || evs[0].UsageEventID != first.UsageEventID || evs[0].Quantity != 5 {
+		t.Fatalf("events after restart = %+v", evs)
+	}
+	srv2 := httptest.NewServer(again)
+	t.Cleanup(srv2.Close)
+	e2 := &env{emu: again, srv: srv2, clock: c, base: srv2.URL + "/api"}
+	wantStatus(t, e2.post(t, "usageEvent", event("quantity", 2)), http.StatusConflict)
+
+	if err := os.WriteFile(path, []byte("{not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emulator.Open(o); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a corrupt state file: err = %v, want one naming the line", err)
+	}
 }
 
 func TestOpenCatalogue(t *testing.T) {

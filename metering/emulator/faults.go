@@ -13,7 +13,8 @@ import (
 // emulator injects, so that a client's retries can be tested. Each request
 // to a known endpoint draws one number in [0, 1) from a generator seeded
 // with Seed: below DropRate it is dropped, in the next ErrorRate it gets a
-// 500 or 503, in the next ThrottleRate a 429; rates whose sum exceeds 1
+// 500 or 503, in the next ThrottleRate a 429, in the next DropAfterRate it is
+// processed and then dropped; rates whose sum exceeds 1
 // leave the later kinds less than their share. A faulted request is never
 // both recorded and answered with success, so a client that sees an error
 // may always resend.
@@ -34,6 +35,10 @@ type Faults struct {
 	// event is recorded but the answer lost, the "sent, outcome unknown"
 	// case a client must settle by resending and reading the Duplicate.
 	DropRate float64
+	// DropAfterRate is the fraction of connections closed without an
+	// answer after the request was processed, always: the event is recorded
+	// and the client cannot know.
+	DropAfterRate float64
 	// Seed makes the draws reproducible (for a sequential client).
 	Seed int64
 }
@@ -87,6 +92,8 @@ func (e *Emulator) decide() (fault, Faults) {
 		return faultError503, f
 	case u < f.DropRate+f.ErrorRate+f.ThrottleRate:
 		return faultThrottle, f
+	case u < f.DropRate+f.ErrorRate+f.ThrottleRate+f.DropAfterRate:
+		return faultDropAfter, f
 	}
 	return faultNone, f
 }

@@ -22,8 +22,9 @@ type usageKey struct {
 }
 
 // usageEvents handles GET usageEvents: the accepted events aggregated per
-// day, resource, dimension and plan. Every row is reconStatus Accepted, as
-// the emulator bills exactly what it accepted.
+// day, resource, dimension and plan. A row is reconStatus Accepted once all
+// its events are processed (Options.ProcessingDelay after acceptance), and
+// Submitted until then, its processedQuantity counting only processed ones.
 func (e *Emulator) usageEvents(r *http.Request) answer {
 	q := r.URL.Query()
 	invalid := func(target, msg string) answer {
@@ -54,9 +55,10 @@ func (e *Emulator) usageEvents(r *http.Request) answer {
 		return invalid("reconStatus", "The reconStatus must be one of "+reconStatuses+".")
 	}
 	offer, plan, dimension, subscription := param(q, "offerId"), param(q, "planId"), param(q, "dimension"), param(q, "azureSubscriptionId")
-	if (offer != "" && !strings.EqualFold(offer, e.offerID)) || (recon != "" && !strings.EqualFold(recon, string(metering.ReconAccepted))) {
+	if offer != "" && !strings.EqualFold(offer, e.offerID) {
 		return answer{http.StatusOK, []metering.UsageRecord{}}
 	}
+	now := e.now()
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -89,13 +91,19 @@ func (e *Emulator) usageEvents(r *http.Request) answer {
 			rows[k] = row
 		}
 		row.SubmittedQuantity += ev.Quantity
-		row.ProcessedQuantity += ev.Quantity
 		row.SubmittedCount++
+		if now.Sub(ev.MessageTime.Time) >= e.processingDelay {
+			row.ProcessedQuantity += ev.Quantity
+		} else {
+			row.ReconStatus = metering.ReconSubmitted
+		}
 	}
 
 	out := make([]metering.UsageRecord, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, *row)
+		if recon == "" || strings.EqualFold(recon, string(row.ReconStatus)) {
+			out = append(out, *row)
+		}
 	}
 	slices.SortFunc(out, func(a, b metering.UsageRecord) int {
 		return cmp.Or(a.UsageDate.Compare(b.UsageDate.Time),
