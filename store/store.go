@@ -62,6 +62,8 @@ func (o Options) withDefaults() Options {
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = DefaultTokenTTL
 	}
+	// Redis keeps expiries in milliseconds.
+	o.TokenTTL = max(o.TokenTTL, time.Millisecond)
 	return o
 }
 

@@ -132,7 +132,7 @@ func BenchmarkIndexPage(b *testing.B) {
 }
 
 // BenchmarkVoteRedisDown is a vote while Redis is gone: how long a voter
-// waits for the 503 that says the vote was not counted. Two cases: nothing
+// waits for the 503 that says the vote could not be confirmed. Two cases: nothing
 // listens on the port (refused at once), and a listener that accepts and
 // never answers (the read timeout and the request's store timeout, at most
 // two seconds, end the wait).

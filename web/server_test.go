@@ -289,7 +289,7 @@ func TestMetricsAndRequestLog(t *testing.T) {
 	}
 }
 
-// With Redis gone a vote answers 503 quickly and is not counted; once Redis
+// With Redis gone a vote answers 503 quickly, unconfirmed; once Redis
 // is back the same server counts again, with no restart.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)

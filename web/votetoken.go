@@ -18,16 +18,10 @@ const (
 func newVoteToken() string { return rand.Text() }
 
 // voteToken returns the form's token, "" if it has none. A token that is
-// not 16 to 64 letters, digits, '-' or '_', or more than one, is refused.
+// not 16 to 64 letters, digits, '-' or '_' is refused (readForm has
+// already refused a field given twice).
 func voteToken(form url.Values) (string, error) {
-	values := form["token"]
-	switch {
-	case len(values) == 0:
-		return "", nil
-	case len(values) > 1:
-		return "", badRequest(`more than one form field "token"`)
-	}
-	t := values[0]
+	t := form.Get("token")
 	if t == "" {
 		return "", nil
 	}

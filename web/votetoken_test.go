@@ -76,7 +76,7 @@ func TestBadVoteTokenChangesNothing(t *testing.T) {
 		{"too long", []string{strings.Repeat("A", 65)}, "16 to 64 characters"},
 		{"key-shaped", []string{"x:votes:{azure-vote}"}, "only letters, digits"},
 		{"spaces", []string{"ABCDEFGHIJKLMNOP QRS"}, "only letters, digits"},
-		{"two tokens", []string{"ABCDEFGHIJKLMNOPQRST", "ABCDEFGHIJKLMNOPQRSU"}, `more than one form field "token"`},
+		{"two tokens", []string{"ABCDEFGHIJKLMNOPQRST", "ABCDEFGHIJKLMNOPQRSU"}, `form field "token" is given more than once`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body, _ := f.do("POST", "/", url.Values{"vote": {"Cats"}, "token": tc.token}, nil)
