@@ -29,6 +29,12 @@ func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Write
 	if m.Config.Metering.Local() {
 		return errors.New("report: no metering target configured (set EXTENSION_RESOURCE_ID and PLAN_ID, or METERING_ENDPOINT); in local mode the running app reports to its own emulator")
 	}
+	return withReporter(m, "report", stderr, func(r *metering.Reporter) (any, error) { return r.Pass(ctx) })
+}
+
+// withReporter opens the configured store and reporter, as the server
+// would, runs f with the reporter and prints its result as JSON.
+func withReporter(m *Main, cmd string, stdout io.Writer, f func(*metering.Reporter) (any, error)) error {
 	st, err := m.openStore()
 	if err != nil {
 		return err
@@ -40,13 +46,13 @@ func reportOnce(ctx context.Context, getenv func(string) string, stderr io.Write
 	}
 	defer ms.close()
 	if ms.reporter == nil {
-		return fmt.Errorf("report: reporting is paused: %s", ms.detail)
+		return fmt.Errorf("%s: reporting is paused: %s", cmd, ms.detail)
 	}
-	res, err := ms.reporter.Pass(ctx)
+	res, err := f(ms.reporter)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stderr)
+	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
 }
@@ -82,26 +88,13 @@ func settleHour(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	st, err := m.openStore()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ms, err := m.newMetering(st, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer ms.close()
-	if ms.reporter == nil {
-		return fmt.Errorf("settle: reporting is paused: %s", ms.detail)
-	}
-	rec, err := ms.reporter.Settle(ctx, hour, metering.Verdict(*as), *reason, *by)
-	if err != nil {
-		return fmt.Errorf("settle: %w", err)
-	}
-	enc := json.NewEncoder(stderr)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rec)
+	return withReporter(m, "settle", stderr, func(r *metering.Reporter) (any, error) {
+		rec, err := r.Settle(ctx, hour, metering.Verdict(*as), *reason, *by)
+		if err != nil {
+			return nil, fmt.Errorf("settle: %w", err)
+		}
+		return rec, nil
+	})
 }
 
 // parseHourArg reads an hour as the data contract names it (2026-11-22T08)
