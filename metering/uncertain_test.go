@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -412,13 +411,4 @@ func TestOperatorSettlesAnUnresolvedHour(t *testing.T) {
 		w.settle(r)
 		w.checkBooks()
 	})
-}
-
-func ExampleReporter_Settle() {
-	// After checking Partner Center, an operator records that the service
-	// does not hold an unresolved hour, and its usage is carried:
-	//
-	//	rec, err := reporter.Settle(ctx, hour, metering.VerdictCarry, "Partner Center shows no usage that hour", "ops@example.com")
-	fmt.Println(metering.VerdictAccepted, metering.VerdictCarry)
-	// Output: accepted carry
 }
