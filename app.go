@@ -54,17 +54,9 @@ type Main struct {
 	stopJobs    context.CancelFunc
 	jobsDone    func()
 	server      *http.Server
-	listener    net.Listener
-	served      chan error
+	serving     *web.Serving
 	web         *web.Server
-	private     *privateServer
-}
-
-// privateServer is the listener no public Service exposes.
-type privateServer struct {
-	server   *http.Server
-	listener net.Listener
-	served   chan error
+	private     *web.Serving // the listener no public Service exposes
 }
 
 // NewMain reads and validates the configuration; a bad value is an error
@@ -148,10 +140,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Addr, err)
 	}
 	m.server = web.NewHTTPServer(m.Addr, srv.Handler())
-	ln = web.LimitConnections(m.server, ln, m.Config.MaxConnections)
-	m.listener = ln
-	m.served = make(chan error, 1)
-	go func() { m.served <- m.server.Serve(ln) }()
+	m.serving = web.Serve(m.server, web.LimitConnections(m.server, ln, m.Config.MaxConnections))
 	m.Logger.Info("serving", "addr", ln.Addr().String(), "version", version, "store", m.storeName())
 
 	if ms.reporter != nil {
@@ -167,14 +156,14 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // URL is the base URL the app serves on.
-func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+func (m *Main) URL() string { return "http://" + m.serving.Addr().String() }
 
 // PrivateURL is the base URL of the private listener; empty without one.
 func (m *Main) PrivateURL() string {
 	if m.private == nil {
 		return ""
 	}
-	return "http://" + m.private.listener.Addr().String()
+	return "http://" + m.private.Addr().String()
 }
 
 // servePrivate opens the private listener, unless METRICS_PORT is 0.
@@ -186,9 +175,7 @@ func (m *Main) servePrivate(h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("METRICS_PORT: listen on %s: %w", m.MetricsAddr, err)
 	}
-	p := &privateServer{server: web.NewHTTPServer(m.MetricsAddr, h), listener: ln, served: make(chan error, 1)}
-	go func() { p.served <- p.server.Serve(ln) }()
-	m.private = p
+	m.private = web.Serve(web.NewHTTPServer(m.MetricsAddr, h), ln)
 	m.Logger.Info("serving metrics", "addr", ln.Addr().String(), "usage_private", m.Config.UsagePrivate)
 	return nil
 }
@@ -278,25 +265,19 @@ func (m *Main) Close() error {
 		m.jobsDone()
 		m.stopJobs = nil
 	}
-	if m.server != nil {
+	if m.serving != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := m.server.Shutdown(ctx); err != nil {
+		if err := m.serving.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
 		}
-		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
-		}
-		m.server = nil
+		m.serving, m.server = nil, nil
 	}
-	if p := m.private; p != nil {
+	if m.private != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := p.server.Shutdown(ctx); err != nil {
+		if err := m.private.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown private listener: %w", err))
-		}
-		if err := <-p.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
 		}
 		m.private = nil
 	}

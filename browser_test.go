@@ -345,7 +345,7 @@ func TestBrowserVotingAndUsage(t *testing.T) {
 		t.Errorf("an hour's hover text is %q", got)
 	}
 	ledger := b.text("#ledger")
-	for _, ev := range m.metering.emulator.Handler.(interface{ Events() []metering.EventResult }).Events() {
+	for _, ev := range m.metering.emulator.Handler().(interface{ Events() []metering.EventResult }).Events() {
 		if !strings.Contains(ledger, ev.UsageEventID) {
 			t.Errorf("the ledger lacks usageEventId %s of %s", ev.UsageEventID, ev.EffectiveStartTime)
 		}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -143,22 +142,14 @@ func serveEmulator(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("emulator: listen on %s: %w", *addr, err)
 	}
-	srv := web.NewHTTPServer(*addr, emu)
+	serving := web.Serve(web.NewHTTPServer(*addr, emu), ln)
 	log.Info("metering emulator serving", "endpoint", "http://"+ln.Addr().String()+"/api")
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
 	select {
-	case err := <-done:
+	case err := <-serving.Failed():
 		return err
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serving.Stop(shutdown)
 }

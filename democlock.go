@@ -51,7 +51,7 @@ func demoOrigin(ctx context.Context, ledger ledgerHistory, dim string, now time.
 // BrowseURL is the address a person opens: localhost when the app listens
 // on every interface.
 func (m *Main) BrowseURL() string {
-	addr := m.listener.Addr().(*net.TCPAddr)
+	addr := m.serving.Addr().(*net.TCPAddr)
 	if addr.IP.IsUnspecified() {
 		return "http://localhost:" + strconv.Itoa(addr.Port)
 	}

@@ -416,7 +416,7 @@ func TestShowHostPutsTheHostNameInTheTitle(t *testing.T) {
 // is answered and counted.
 func TestCloseDrainsInFlightRequests(t *testing.T) {
 	m, _ := startMain(t, map[string]string{})
-	conn, err := net.Dial("tcp", m.listener.Addr().String())
+	conn, err := net.Dial("tcp", m.serving.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,8 +48,7 @@ type meteringSetup struct {
 	reporter *metering.Reporter
 	client   *metering.Client
 
-	emulator    *http.Server // local mode only, on a loopback port
-	emulatorRun chan error
+	emulator *web.Serving // local mode only, on a loopback port
 	// emulatorInMemory: the built-in emulator could not keep its events in
 	// a file, so a restart forgets them.
 	emulatorInMemory bool
@@ -68,11 +66,12 @@ func (m *Main) newMetering(ledger metering.Ledger, observe func(metering.PassRes
 	switch {
 	case cfg.Local():
 		dir, _ := m.dataScope("")
-		addr, srv, done, kept, err := startLocalEmulator(cfg.Dimension, filepath.Join(dir, emulatorStateFile), now, log)
+		emu, kept, err := startLocalEmulator(cfg.Dimension, filepath.Join(dir, emulatorStateFile), now, log)
 		if err != nil {
 			return nil, err
 		}
-		s.emulator, s.emulatorRun, s.emulatorInMemory = srv, done, !kept
+		s.emulator, s.emulatorInMemory = emu, !kept
+		addr := emu.Addr().String()
 		endpoint, resource, plan = "http://"+addr+"/api", localResource, localPlan
 		s.mode = modeLocal
 		s.detail = "Reporting to the built-in emulator at " + endpoint + " as " + resource + ", plan " + plan + ". Set EXTENSION_RESOURCE_ID and PLAN_ID (or METERING_ENDPOINT) to report for real."
@@ -149,7 +148,7 @@ const emulatorStateFile = "emulator-events.jsonl"
 // is for this process, never exposed beside the app. Its events are kept in
 // stateFile; where that cannot be written they are kept in memory (kept is
 // false), and the log says so.
-func startLocalEmulator(dimension, stateFile string, now func() time.Time, log *slog.Logger) (addr string, srv *http.Server, done chan error, kept bool, err error) {
+func startLocalEmulator(dimension, stateFile string, now func() time.Time, log *slog.Logger) (_ *web.Serving, kept bool, err error) {
 	o := emulator.Options{
 		Plans:     map[string][]string{localPlan: {dimension}},
 		Resources: []string{localResource},
@@ -168,18 +167,16 @@ func startLocalEmulator(dimension, stateFile string, now func() time.Time, log *
 		emu, err = emulator.Open(o)
 	}
 	if err != nil {
-		return "", nil, nil, false, fmt.Errorf("local metering emulator: %w", err)
+		return nil, false, fmt.Errorf("local metering emulator: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		emu.Close()
-		return "", nil, nil, false, fmt.Errorf("local metering emulator: %w", err)
+		return nil, false, fmt.Errorf("local metering emulator: %w", err)
 	}
-	srv = web.NewHTTPServer(ln.Addr().String(), emu)
+	srv := web.NewHTTPServer(ln.Addr().String(), emu)
 	srv.RegisterOnShutdown(func() { _ = emu.Close() })
-	done = make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	return ln.Addr().String(), srv, done, o.StateFile != "", nil
+	return web.Serve(srv, ln), o.StateFile != "", nil
 }
 
 func (s *meteringSetup) close() error {
@@ -188,11 +185,7 @@ func (s *meteringSetup) close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := s.emulator.Shutdown(ctx)
-	if serr := <-s.emulatorRun; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	return s.emulator.Stop(ctx)
 }
 
 // Bounds of the reconciliation with the service: the page asks GET
