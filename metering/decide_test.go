@@ -390,3 +390,28 @@ func TestBooksBalance(t *testing.T) {
 		t.Fatalf("balanced hour still has work: %+v", d)
 	}
 }
+
+func TestOurRows(t *testing.T) {
+	day := DayOf(t0)
+	const ours, other = "/subscriptions/1/resourceGroups/rg/providers/x/extensions/vote", "/subscriptions/1/resourceGroups/rg/providers/x/extensions/other"
+	row := func(res, dim string, d time.Time) UsageRecord {
+		return UsageRecord{UsageDate: Time{d}, UsageResourceID: res, Dimension: dim, SubmittedQuantity: 1}
+	}
+	for _, tc := range []struct {
+		name    string
+		rows    []UsageRecord
+		want    int
+		decides bool
+	}{
+		{"ours, case aside", []UsageRecord{row(strings.ToUpper(ours), "pervote", day)}, 1, true},
+		{"another resource of the offer is left out", []UsageRecord{row(ours, "pervote", day), row(other, "pervote", day)}, 1, true},
+		{"other days and dimensions are left out", []UsageRecord{row(ours, "percore", day), row(ours, "pervote", day.Add(-24*time.Hour))}, 0, true},
+		{"no rows at all", nil, 0, true},
+		{"only rows of another name: nothing proven", []UsageRecord{row("6f1a2b3c-0000-4000-8000-000000000001", "pervote", day)}, 0, false},
+	} {
+		got, why := ourRows(tc.rows, day, "pervote", ours)
+		if len(got) != tc.want || (why == "") != tc.decides {
+			t.Errorf("%s: ourRows = %d rows, %q; want %d rows, decides %v", tc.name, len(got), why, tc.want, tc.decides)
+		}
+	}
+}

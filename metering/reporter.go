@@ -380,23 +380,38 @@ func (r *Reporter) judge(ctx context.Context, day time.Time, waiting []Record) (
 	if err != nil {
 		return dayUndecided, "the service's records could not be read: " + errorText(err)
 	}
-	var ours []UsageRecord
-	for _, row := range rows {
-		if !DayOf(row.UsageDate.Time).Equal(day) || row.Dimension != r.o.Dimension {
-			continue
-		}
-		if !strings.EqualFold(row.UsageResourceID, r.o.Resource) {
-			// Another resource of the subscription, or ours under another
-			// name: either way its rows cannot prove anything about ours.
-			return dayUndecided, fmt.Sprintf("the service's records of %s name a resource %q that is not %q", day.Format(time.DateOnly), row.UsageResourceID, r.o.Resource)
-		}
-		ours = append(ours, row)
+	ours, why := ourRows(rows, day, r.o.Dimension, r.o.Resource)
+	if why != "" {
+		return dayUndecided, why
 	}
 	set := make(map[time.Time]bool, len(waiting))
 	for _, rec := range waiting {
 		set[rec.Hour] = true
 	}
 	return judgeDay(day, recs, set, ours)
+}
+
+// ourRows keeps the rows of GET usageEvents that are the resource's for the
+// day and dimension. Rows of other resources of the offer are left out; but
+// when the day has rows and none names the resource, the service may name it
+// by another id, and nothing can be proven from them (why says so).
+func ourRows(rows []UsageRecord, day time.Time, dimension, resource string) (ours []UsageRecord, why string) {
+	var others []string
+	for _, row := range rows {
+		if !DayOf(row.UsageDate.Time).Equal(day) || row.Dimension != dimension {
+			continue
+		}
+		if strings.EqualFold(row.UsageResourceID, resource) {
+			ours = append(ours, row)
+		} else {
+			others = append(others, row.UsageResourceID)
+		}
+	}
+	if len(ours) == 0 && len(others) > 0 {
+		return nil, fmt.Sprintf("the service's records of %s name resources (%s) none of which is %q: it may name ours by another id",
+			day.Format(time.DateOnly), strings.Join(others, ", "), resource)
+	}
+	return ours, ""
 }
 
 // Settle records an operator's verdict on an unresolved hour, under the
