@@ -221,6 +221,7 @@ func (m *Main) openStore() (Store, error) {
 		return nil, err
 	}
 	_, opts.Prefix = m.dataScope(base)
+	opts.WaitReplicas = m.Config.RedisWaitReplicas
 	m.redisPrefix = opts.Prefix
 	// go-redis connects lazily and reconnects by itself: an unreachable
 	// Redis at start only keeps /readyz at 503 until it appears.

@@ -43,6 +43,11 @@ type Config struct {
 	// Zero is the wall clock.
 	DemoSpeed float64
 
+	// RedisWaitReplicas (REDIS_WAIT_REPLICAS) is how many Redis replicas
+	// must hold a vote before it is acknowledged; 0 acknowledges it once
+	// the primary has it.
+	RedisWaitReplicas int
+
 	// MaxConnections (MAX_CONNECTIONS) bounds the HTTP connections open at
 	// once, half of them idle at most; 0 sets no bound.
 	MaxConnections int
@@ -131,7 +136,7 @@ func unset(s string) bool { return s == "" || s == Placeholder }
 func EnvNames() []string {
 	return []string{
 		"TITLE", "VOTE1VALUE", "VOTE2VALUE", "GETVALUE", "SHOWHOST",
-		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "DATA_DIR", "DEMO_SPEED",
+		"PORT", "MAX_CONNECTIONS", "LOG_LEVEL", "REDIS", "REDIS_PWD", "REDIS_PREFIX", "REDIS_WAIT_REPLICAS", "DATA_DIR", "DEMO_SPEED",
 		"CLIENT_ID", "EXTENSION_RESOURCE_ID", "PLAN_ID",
 		"METERING_ENDPOINT", "METERING_DIMENSION", "METERING_SCHEDULE", "METERING_GRACE",
 		"METERING_PRICE", "METERING_INCLUDED", "METERING_TIERS", "METERING_CURRENCY",
@@ -201,6 +206,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.UsagePrivate = p.usagePage("USAGE_PAGE")
 	c.ShutdownDrain = p.duration("SHUTDOWN_DRAIN", 0)
 	c.MaxConnections = p.integer("MAX_CONNECTIONS", DefaultMaxConnections)
+	c.RedisWaitReplicas = p.integer("REDIS_WAIT_REPLICAS", 0)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -220,6 +226,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("PORT=%d: must be 1-65535", c.Port)
 	case c.MaxConnections < 0:
 		return fmt.Errorf("MAX_CONNECTIONS=%d: must be 0 (no bound) or more", c.MaxConnections)
+	case c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > 16:
+		return fmt.Errorf("REDIS_WAIT_REPLICAS=%d: must be 0 (do not wait) to 16", c.RedisWaitReplicas)
+	case c.RedisWaitReplicas > 0 && c.Redis == "":
+		return fmt.Errorf("REDIS_WAIT_REPLICAS=%d: needs REDIS; the embedded store has no replicas", c.RedisWaitReplicas)
 	}
 	for name, v := range map[string]string{"TITLE": c.Title, "VOTE1VALUE": c.Vote1, "VOTE2VALUE": c.Vote2, "GETVALUE": c.GetValue} {
 		if len(v) > 200 {

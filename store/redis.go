@@ -22,6 +22,8 @@ type Redis struct {
 	voteUsage        string // the usage key less its hour
 	voteTokens       string // the key of a vote token less the token
 	tokenTTL         time.Duration
+	waitReplicas     int           // see Options.WaitReplicas
+	waitTimeout      time.Duration //
 
 	groups redisGroups // votes and reads, grouped into round trips
 
@@ -41,18 +43,20 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	applyClientSettings(&uo)
 	o = o.withDefaults()
 	s := &Redis{
-		rdb:      newClient(&uo),
-		prefix:   o.Prefix,
-		dim:      o.Dimension,
-		now:      o.Now,
-		tokenTTL: o.TokenTTL,
-		vote:     redis.NewScript(voteScript),
-		reset:    redis.NewScript(resetScript),
-		update:   redis.NewScript(updateScript),
-		carry:    redis.NewScript(carryScript),
-		prune:    redis.NewScript(pruneScript),
-		renew:    redis.NewScript(renewScript),
-		release:  redis.NewScript(releaseScript),
+		rdb:          newClient(&uo),
+		prefix:       o.Prefix,
+		dim:          o.Dimension,
+		now:          o.Now,
+		tokenTTL:     o.TokenTTL,
+		waitReplicas: o.WaitReplicas,
+		waitTimeout:  o.WaitTimeout,
+		vote:         redis.NewScript(voteScript),
+		reset:        redis.NewScript(resetScript),
+		update:       redis.NewScript(updateScript),
+		carry:        redis.NewScript(carryScript),
+		prune:        redis.NewScript(pruneScript),
+		renew:        redis.NewScript(renewScript),
+		release:      redis.NewScript(releaseScript),
 	}
 	s.votes, s.voteHours, s.voteUsage = s.prefix+"votes", s.hoursKey(s.dim), s.usageKey(s.dim, "")
 	s.voteTokens = s.prefix + "vote-token:"

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,63 @@ func TestRedisSentinelFailoverMinReplicas(t *testing.T) {
 		load.recovered(t, time.Now()).Round(time.Millisecond))
 	acked, failed := load.finish()
 	checkAfterFailover(t, s, acked, failed)
+}
+
+// With WaitReplicas a vote is acknowledged only once the replica holds it,
+// so a failover loses no acknowledged vote; a vote the replica does not get
+// in time is answered as not confirmed, and its token makes the resend safe.
+func TestRedisWaitReplicas(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	ctx := t.Context()
+	s := openSentinel(t, g, Options{WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+	if _, counted, err := s.VoteOnce(ctx, "Cats", "token-replicated-0001", base); err != nil || !counted {
+		t.Fatalf("vote with a live replica: counted %v, %v", counted, err)
+	}
+
+	master, err := g.Master(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replica *redistest.Server
+	for _, srv := range g.Servers() {
+		if srv != master {
+			replica = srv
+		}
+	}
+	replica.Pause()
+	_, _, err = s.VoteOnce(ctx, "Cats", "token-unreplicated-01", base)
+	replica.Resume()
+	if err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("vote with the replica stopped: err = %v, want it unconfirmed", err)
+	}
+	// The primary applied it; the resend with its token is not counted twice.
+	counts, counted, err := s.VoteOnce(ctx, "Cats", "token-unreplicated-01", base)
+	if err != nil || counted || counts["Cats"] != 2 {
+		t.Fatalf("resend: counts %v, counted %v, %v; want 2 Cats, not counted again", counts, counted, err)
+	}
+}
+
+// The manual failover again, waiting for the replica: no acknowledged vote
+// is lost, where without the wait thousands were.
+func TestRedisSentinelFailoverWaitingForReplicas(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	ctx := t.Context()
+	s := openSentinel(t, g, Options{WaitReplicas: 1})
+	load := startVoteLoad(s, 8)
+	time.Sleep(time.Second)
+	load.fault()
+	if _, err := g.Failover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("SENTINEL FAILOVER with WaitReplicas 1: no vote acknowledged for %v at most",
+		load.recovered(t, time.Now()).Round(time.Millisecond))
+	acked, failed := load.finish()
+	checkAfterFailover(t, s, acked, failed)
+	counts, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := counts["Cats"] + counts["Dogs"]; stored < acked {
+		t.Errorf("%d acknowledged votes lost (acknowledged %d, stored %d)", acked-stored, acked, stored)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/azure-vote/azure-vote/metering"
 )
 
@@ -113,7 +115,7 @@ func (s *Redis) roundTrip(ctx context.Context, group []*redisOp) (map[string]str
 		}
 		return m, counted, nil
 	}
-	res, err := s.vote.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := s.runVote(ctx, keys, args)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: vote: %w", err)
 	}
@@ -139,6 +141,54 @@ func (s *Redis) roundTrip(ctx context.Context, group []*redisOp) (map[string]str
 		}
 	}
 	return before, counted, nil
+}
+
+// runVote runs voteScript and, with WaitReplicas, Redis WAIT on the same
+// connection in the same round trip: WAIT counts the replicas that hold
+// this connection's writes, so it must follow them on their connection.
+func (s *Redis) runVote(ctx context.Context, keys []string, args []any) ([]any, error) {
+	if s.waitReplicas <= 0 {
+		return s.vote.Run(ctx, s.rdb, keys, args...).Slice()
+	}
+	var node redis.Cmdable = s.rdb
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		// A keyless WAIT would go to any node: send both to the one that
+		// holds the keys (they share a slot).
+		master, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		node = master
+	}
+	for attempt := 0; ; attempt++ {
+		pipe := node.Pipeline()
+		ev := s.vote.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := ev.Err(); err != nil {
+			if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := s.vote.Load(ctx, node).Err(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, err
+		}
+		res, err := ev.Slice()
+		if err != nil {
+			return nil, err
+		}
+		n, err := wait.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("wait for replicas: %w", err)
+		}
+		if n < int64(s.waitReplicas) {
+			// Applied on the primary, not yet safe from a failover: not
+			// acknowledged. A resend with the same token is not counted twice.
+			return nil, fmt.Errorf("%d of %d replicas hold it after %s (REDIS_WAIT_REPLICAS)", n, s.waitReplicas, s.waitTimeout)
+		}
+		return res, nil
+	}
 }
 
 // scriptInput builds voteScript's keys and arguments for the votes of

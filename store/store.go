@@ -44,6 +44,14 @@ type Options struct {
 	// Now is the clock for ledger housekeeping, in-process lock expiry and
 	// the embedded store's vote tokens; default time.Now.
 	Now func() time.Time
+	// WaitReplicas, when above zero, acknowledges a vote only once that many
+	// Redis replicas hold it (Redis WAIT, up to WaitTimeout): replication is
+	// asynchronous, so a failover can otherwise lose votes already answered.
+	// A vote that is not replicated in time is answered "not confirmed",
+	// which its token makes safe to resend. Costs a round trip per group.
+	WaitReplicas int
+	// WaitTimeout bounds the wait for replicas; default 500ms.
+	WaitTimeout time.Duration
 	// TokenTTL is how long a vote token is remembered, so that a vote sent
 	// again with it is not counted again; default 24h.
 	TokenTTL time.Duration
@@ -58,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 500 * time.Millisecond
 	}
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = DefaultTokenTTL
