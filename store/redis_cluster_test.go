@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,17 @@ func TestRedisClusterContract(t *testing.T) {
 		// Each test its own hash tag, so its own slot, spread over the masters.
 		o.Prefix = "{" + t.Name() + "}:"
 		return openCluster(t, c, o)
+	})
+	// WAIT goes to the master that holds the vote's slot, on the vote's
+	// own connection: a keyless WAIT sent to any node would count nothing.
+	t.Run("WaitReplicas", func(t *testing.T) {
+		s := openCluster(t, c, Options{Prefix: "{wait}:", WaitReplicas: 1})
+		for i := range 3 {
+			counts, counted, err := s.VoteOnce(t.Context(), "Cats", fmt.Sprintf("token-cluster-wait-%02d", i), base)
+			if err != nil || !counted || counts["Cats"] != int64(i+1) {
+				t.Fatalf("vote %d waiting for a replica: %v %v %v", i, counts, counted, err)
+			}
+		}
 	})
 }
 
