@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
 
 // Store is what both implementations offer; the contract runs against it.
@@ -68,7 +69,7 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		}
 		recs := mustRecords(t, s, DefaultDimension)
 		want := metering.Record{Hour: hourOf(base), Dimension: DefaultDimension, Counted: 3}
-		if len(recs) != 1 || !sameRecord(recs[0], want) {
+		if len(recs) != 1 || !meteringtest.SameRecord(recs[0], want) {
 			t.Errorf("Records = %+v, want [%+v]", recs, want)
 		}
 		if recs := mustRecords(t, s, "other"); len(recs) != 0 {
@@ -435,18 +436,4 @@ func hoursAndCounts(recs []metering.Record) []string {
 	return out
 }
 
-// sameRecord compares records field by field, times by instant.
-func sameRecord(a, b metering.Record) bool {
-	times := func(r metering.Record) []time.Time {
-		return []time.Time{r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt, r.ResolvedAt}
-	}
-	if !slices.EqualFunc(times(a), times(b), time.Time.Equal) {
-		return false
-	}
-	for _, r := range []*metering.Record{&a, &b} {
-		r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt, r.ResolvedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	}
-	return a == b
-}
-
-func sameRecords(a, b []metering.Record) bool { return slices.EqualFunc(a, b, sameRecord) }
+func sameRecords(a, b []metering.Record) bool { return slices.EqualFunc(a, b, meteringtest.SameRecord) }

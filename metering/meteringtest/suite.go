@@ -92,13 +92,13 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		}
 		want := rec
 		want.Version, want.Counted, want.CarriedIn = 1, 3, 0
-		if !sameRecord(got, want) {
+		if !SameRecord(got, want) {
 			t.Fatalf("Update =\n%+v\nwant\n%+v", got, want)
 		}
 		if got.MessageTime.Location() != time.UTC {
 			t.Errorf("MessageTime in %v, want UTC", got.MessageTime.Location())
 		}
-		if recs := s.records(); len(recs) != 1 || !sameRecord(recs[0], want) {
+		if recs := s.records(); len(recs) != 1 || !SameRecord(recs[0], want) {
 			t.Fatalf("Records after Update =\n%+v\nwant\n%+v", recs, want)
 		}
 
@@ -107,7 +107,7 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		if _, err := s.h.Ledger.Update(ctx, stale); !errors.Is(err, metering.ErrConflict) {
 			t.Fatalf("Update with stale version: err = %v, want ErrConflict", err)
 		}
-		if recs := s.records(); !sameRecord(recs[0], want) {
+		if recs := s.records(); !SameRecord(recs[0], want) {
 			t.Errorf("a lost compare-and-set changed the record: %+v", recs[0])
 		}
 
@@ -122,7 +122,7 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		}
 		want = next
 		want.Version, want.Counted = 2, 4
-		if !sameRecord(got, want) {
+		if !SameRecord(got, want) {
 			t.Errorf("second Update =\n%+v\nwant\n%+v", got, want)
 		}
 	})
@@ -135,10 +135,10 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 			t.Fatal(err)
 		}
 		want := metering.Record{Hour: hour, Dimension: s.h.Dimension, State: metering.StatePending, LastError: "403", Version: 1}
-		if !sameRecord(got, want) {
+		if !SameRecord(got, want) {
 			t.Errorf("Update = %+v, want %+v", got, want)
 		}
-		if recs := s.records(); len(recs) != 1 || !sameRecord(recs[0], want) {
+		if recs := s.records(); len(recs) != 1 || !SameRecord(recs[0], want) {
 			t.Errorf("Records = %+v, want [%+v]", recs, want)
 		}
 	})
@@ -177,7 +177,7 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		}
 		wantFrom := rec
 		wantFrom.Version = 1
-		if !sameRecord(got, wantFrom) || got.Due() != 0 {
+		if !SameRecord(got, wantFrom) || got.Due() != 0 {
 			t.Fatalf("Carry = %+v, want %+v with nothing due", got, wantFrom)
 		}
 		wantTo := target
@@ -462,8 +462,9 @@ func oneWinner(t *testing.T, results []error) int {
 	return won
 }
 
-// sameRecord compares records, times by instant.
-func sameRecord(a, b metering.Record) bool {
+// SameRecord reports whether two ledger records are equal, their times
+// compared by instant (a store may keep them in another location).
+func SameRecord(a, b metering.Record) bool {
 	times := func(r metering.Record) []time.Time {
 		return []time.Time{r.Hour, r.MessageTime, r.CarriedTo, r.CarriedFrom, r.UpdatedAt, r.ResolvedAt}
 	}
@@ -476,4 +477,4 @@ func sameRecord(a, b metering.Record) bool {
 	return a == b
 }
 
-func sameRecords(a, b []metering.Record) bool { return slices.EqualFunc(a, b, sameRecord) }
+func sameRecords(a, b []metering.Record) bool { return slices.EqualFunc(a, b, SameRecord) }

@@ -263,6 +263,10 @@ func (s *Server) cleanup() {
 }
 
 // freePort asks the kernel for an unused port of 127.0.0.1.
+// SharedPort is Redis's default port, where a machine's own Redis (and
+// someone's data) may listen: no server of this package ever takes it.
+const SharedPort = 6379
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
