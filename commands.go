@@ -88,7 +88,7 @@ func settleHour(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	return withReporter(m, "settle", stderr, func(r *metering.Reporter) (any, error) {
-		rec, err := r.Settle(ctx, hour, metering.Verdict(*as), *reason, *by)
+		rec, err := r.Settle(ctx, m.Config.Metering.Dimension, hour, metering.Verdict(*as), *reason, *by)
 		if err != nil {
 			return nil, fmt.Errorf("settle: %w", err)
 		}

@@ -108,10 +108,13 @@ func (m *Main) newMetering(ledger metering.Ledger, observe func(metering.PassRes
 		return nil, fmt.Errorf("METERING_ENDPOINT: %w", err)
 	}
 	s.client, s.resource, s.plan, s.endpoint = client, resource, plan, endpoint
-	s.reporter = metering.NewReporter(metering.ReporterOptions{
-		Ledger: ledger, Sender: client, Resource: resource, PlanID: plan, Dimension: cfg.Dimension,
+	s.reporter, err = metering.NewReporter(metering.ReporterOptions{
+		Ledger: ledger, Sender: client, Resource: resource, PlanID: plan, Dimensions: []string{cfg.Dimension},
 		Grace: cfg.Grace, Now: now, Logger: log, Observe: observe,
 	})
+	if err != nil {
+		return nil, err
+	}
 	log.Info("metering", "mode", s.mode, "endpoint", endpoint, "resource", resource, "plan", plan,
 		"dimension", cfg.Dimension, "credential", kind, "schedule", cfg.Schedule)
 	return s, nil

@@ -131,6 +131,16 @@ func (m Metering) Local() bool {
 
 func unset(s string) bool { return s == "" || s == Placeholder }
 
+// unlessPlaceholder reads key, trimmed, as "" while it holds the chart's
+// Placeholder: outside Marketplace Azure fills in no identity.
+func (p *parser) unlessPlaceholder(key string) string {
+	v := strings.TrimSpace(p.getenv(key))
+	if strings.EqualFold(v, Placeholder) {
+		return ""
+	}
+	return v
+}
+
 // EnvNames lists every environment variable the application reads, so the
 // Helm chart's tests can check that the chart and the app agree.
 func EnvNames() []string {
@@ -186,7 +196,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DataDir:        p.str("DATA_DIR", DefaultDataDir),
 		DemoSpeed:      p.quantity("DEMO_SPEED"),
 		Metering: Metering{
-			ClientID:   strings.TrimSpace(getenv("CLIENT_ID")),
+			ClientID:   p.unlessPlaceholder("CLIENT_ID"),
 			ResourceID: strings.TrimSpace(getenv("EXTENSION_RESOURCE_ID")),
 			PlanID:     strings.TrimSpace(getenv("PLAN_ID")),
 			Endpoint:   strings.TrimRight(strings.TrimSpace(getenv("METERING_ENDPOINT")), "/"),

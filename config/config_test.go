@@ -28,6 +28,21 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// The chart's placeholder is the absence of an identity: the kit's
+// NewCredential knows nothing of the chart.
+func TestPlaceholderClientIDIsUnset(t *testing.T) {
+	for _, v := range []string{"DONOTMODIFY", " donotmodify ", ""} {
+		c, err := FromEnv(env(map[string]string{"CLIENT_ID": v}))
+		if err != nil || c.Metering.ClientID != "" {
+			t.Errorf("CLIENT_ID=%q: ClientID %q, err %v", v, c.Metering.ClientID, err)
+		}
+	}
+	c, err := FromEnv(env(map[string]string{"CLIENT_ID": " 0d6b1d5c-1c0e-4d7f-9a4e-3b2a1c0d9e8f "}))
+	if err != nil || c.Metering.ClientID != "0d6b1d5c-1c0e-4d7f-9a4e-3b2a1c0d9e8f" {
+		t.Errorf("a client id: %q, err %v", c.Metering.ClientID, err)
+	}
+}
+
 func TestLocalMode(t *testing.T) {
 	for _, tc := range []struct {
 		env  map[string]string

@@ -32,22 +32,16 @@ var ErrNoIdentity = errors.New("metering: no identity for the Metering Service A
 	"set the managed identity client id (global.azure.identity.clientId) or a workload identity " +
 	"(AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID); usage is kept and reporting waits until one is configured")
 
-// placeholderClientID is what the chart's values hold until Azure fills them in.
-const placeholderClientID = "DONOTMODIFY"
-
 // NewCredential chooses the token source for endpoint and names its kind:
 //   - clientID set: the managed identity with that client id, the way of a
 //     Kubernetes app, whose client id Azure writes into
-//     global.azure.identity.clientId ("DONOTMODIFY" counts as unset);
+//     global.azure.identity.clientId;
 //   - else, with AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID and
 //     AZURE_TENANT_ID all set: workload identity;
 //   - else, for an endpoint other than the production host: EmulatorToken;
 //   - else ErrNoIdentity.
 func NewCredential(endpoint, clientID string) (azcore.TokenCredential, string, error) {
 	clientID = strings.TrimSpace(clientID)
-	if strings.EqualFold(clientID, placeholderClientID) {
-		clientID = ""
-	}
 	if clientID != "" {
 		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 			ID: azidentity.ClientID(clientID),

@@ -45,9 +45,6 @@ func TestNewCredential(t *testing.T) {
 		{name: "client id even for an emulator", endpoint: emulator,
 			clientID: "0d6b1d5c-1c0e-4d7f-9a4e-3b2a1c0d9e8f", want: metering.CredentialManagedIdentity,
 			check: isType[*azidentity.ManagedIdentityCredential]},
-		{name: "placeholder client id is unset", endpoint: metering.DefaultEndpoint,
-			clientID: "DONOTMODIFY", env: workload, want: metering.CredentialWorkloadIdentity,
-			check: isType[*azidentity.WorkloadIdentityCredential]},
 		{name: "workload identity", endpoint: metering.DefaultEndpoint,
 			env: workload, want: metering.CredentialWorkloadIdentity,
 			check: isType[*azidentity.WorkloadIdentityCredential]},
@@ -61,7 +58,7 @@ func TestNewCredential(t *testing.T) {
 		{name: "any non-production host gets the emulator token", endpoint: "https://metering-emulator.test/api",
 			clientID: "  ", want: metering.CredentialStatic},
 		{name: "production without identity", endpoint: metering.DefaultEndpoint, env: partial},
-		{name: "production with placeholder", endpoint: "https://MarketplaceAPI.microsoft.com/api", clientID: "DONOTMODIFY"},
+		{name: "production with blank client id", endpoint: "https://MarketplaceAPI.microsoft.com/api", clientID: " "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,29 +16,29 @@ import (
 // until the service itself settles the hour, by its answer to the hour's
 // own event or by its records. A maybe-billed quantity is never carried.
 
-// Action is what a pass does with an hour.
-type Action int
+// action is what a pass does with an hour.
+type action int
 
-// Actions.
+// The actions.
 const (
-	ActionNone    Action = iota // open, settled and balanced, or nothing counted
-	ActionSend                  // send Decision.Quantity for the hour's own time
-	ActionCarry                 // move Decision.Quantity into the open hour
-	ActionResolve               // ask the service's records whether it holds the hour
+	actNone    action = iota // open, settled and balanced, or nothing counted
+	actSend                  // send decision.Quantity for the hour's own time
+	actCarry                 // move decision.Quantity into the open hour
+	actResolve               // ask the service's records whether it holds the hour
 )
 
-// Decision is what to do with one hour now.
-type Decision struct {
-	Action   Action
+// decision is what to do with one hour now.
+type decision struct {
+	action   action
 	Quantity float64
 	Reason   string // why a quantity is carried
 }
 
-// Carry reasons.
+// Why a quantity is carried.
 const (
-	ReasonExpired   = "expired"   // the hour can no longer be sent for its own time
-	ReasonShortfall = "shortfall" // a duplicate billed less than we counted
-	ReasonLate      = "late"      // usage arrived after the hour was settled
+	reasonExpired   = "expired"   // the hour can no longer be sent for its own time
+	reasonShortfall = "shortfall" // a duplicate billed less than we counted
+	reasonLate      = "late"      // usage arrived after the hour was settled
 )
 
 // MaxBadAnswers is how many answers in a row that cannot be trusted (no
@@ -51,15 +51,15 @@ const MaxBadAnswers = 3
 // service's own records (GET usageEvents).
 const ResolvedByRecords = "service-records"
 
-// Closed reports whether hour ended at least grace ago: only then is its
+// isClosed reports whether hour ended at least grace ago: only then is its
 // count final enough to send.
-func Closed(now time.Time, grace time.Duration, hour time.Time) bool {
+func isClosed(now time.Time, grace time.Duration, hour time.Time) bool {
 	return !hour.Add(time.Hour + grace).After(now)
 }
 
-// Sendable reports whether an event for hour is still inside the service's
+// isSendable reports whether an event for hour is still inside the service's
 // 24-hour window, with margin to spare.
-func Sendable(now time.Time, margin time.Duration, hour time.Time) bool {
+func isSendable(now time.Time, margin time.Duration, hour time.Time) bool {
 	return now.Sub(hour) < Window-margin
 }
 
@@ -79,48 +79,48 @@ func sendQuantity(rec Record) float64 {
 	return rec.Quantity()
 }
 
-// Decide is the rule for one hour.
-func Decide(now time.Time, grace, margin time.Duration, rec Record) Decision {
-	if !Closed(now, grace, rec.Hour) {
-		return Decision{}
+// decide is the rule for one hour.
+func decide(now time.Time, grace, margin time.Duration, rec Record) decision {
+	if !isClosed(now, grace, rec.Hour) {
+		return decision{}
 	}
 	if rec.State.Settled() {
 		// Whatever is still due after the service's word (votes that came
 		// late, a duplicate's shortfall, an expired hour) moves forward.
 		if due := rec.Due(); due > 0 {
-			reason := ReasonLate
+			reason := reasonLate
 			switch rec.State {
 			case StateExpired:
-				reason = ReasonExpired
+				reason = reasonExpired
 			case StateDuplicate:
 				if rec.Reported < rec.Sent {
-					reason = ReasonShortfall
+					reason = reasonShortfall
 				}
 			}
-			return Decision{Action: ActionCarry, Quantity: due, Reason: reason}
+			return decision{action: actCarry, Quantity: due, Reason: reason}
 		}
-		return Decision{}
+		return decision{}
 	}
 	q := sendQuantity(rec)
 	if q <= 0 {
-		return Decision{} // the API refuses quantity 0: an hour without usage sends nothing
+		return decision{} // the API refuses quantity 0: an hour without usage sends nothing
 	}
 	switch {
 	case rec.State == StateUnresolved:
-		return Decision{Action: ActionResolve, Quantity: q}
-	case Sendable(now, margin, rec.Hour):
-		return Decision{Action: ActionSend, Quantity: q}
+		return decision{action: actResolve, Quantity: q}
+	case isSendable(now, margin, rec.Hour):
+		return decision{action: actSend, Quantity: q}
 	case maybeBilled(rec):
 		// Too late for a resend to settle it, and the service may hold it:
 		// only its records can tell whether to carry.
-		return Decision{Action: ActionResolve, Quantity: q}
+		return decision{action: actResolve, Quantity: q}
 	}
-	return Decision{Action: ActionCarry, Quantity: q, Reason: ReasonExpired}
+	return decision{action: actCarry, Quantity: q, Reason: reasonExpired}
 }
 
-// Claim is the record as it goes out in an event of quantity q: inflight,
+// claimRecord is the record as it goes out in an event of quantity q: inflight,
 // remembering whether an earlier try may have arrived.
-func Claim(rec Record, q float64, now time.Time, correlationID string) Record {
+func claimRecord(rec Record, q float64, now time.Time, correlationID string) Record {
 	rec.MaybeBilled = maybeBilled(rec)
 	rec.State = StateInflight
 	rec.Sent = q
@@ -130,10 +130,10 @@ func Claim(rec Record, q float64, now time.Time, correlationID string) Record {
 	return rec
 }
 
-// Outcome is what came back for one sent hour: the service's result for
+// outcome is what came back for one sent hour: the service's result for
 // its event (matched by echo), an error for the whole call, or why the
 // answer could not be trusted for this hour.
-type Outcome struct {
+type outcome struct {
 	Event         UsageEvent // as sent
 	Result        EventResult
 	Err           error
@@ -141,10 +141,10 @@ type Outcome struct {
 	CorrelationID string
 }
 
-// Apply is the ledger record after an answer to rec's send (rec as
+// applyOutcome is the ledger record after an answer to rec's send (rec as
 // claimed). It never settles an hour without the service's word, and never
 // forgets that an hour may be billed.
-func Apply(rec Record, o Outcome) Record {
+func applyOutcome(rec Record, o outcome) Record {
 	rec.CorrelationID = o.CorrelationID
 	if o.Result.Unanswered > 0 {
 		// An earlier try of this call went unanswered: whatever this answer

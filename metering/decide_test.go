@@ -26,7 +26,7 @@ func TestClosed(t *testing.T) {
 		{t0.Add(time.Hour + grace), true},                    // grace over
 		{t0.Add(48 * time.Hour), true},                       // long closed
 	} {
-		if got := Closed(tc.now, grace, t0); got != tc.want {
+		if got := isClosed(tc.now, grace, t0); got != tc.want {
 			t.Errorf("Closed(now=%s) = %v, want %v", tc.now.Format(time.TimeOnly), got, tc.want)
 		}
 	}
@@ -44,7 +44,7 @@ func TestSendable(t *testing.T) {
 		{Window, false},
 		{30 * time.Hour, false},
 	} {
-		if got := Sendable(t0.Add(tc.age), marg, t0); got != tc.want {
+		if got := isSendable(t0.Add(tc.age), marg, t0); got != tc.want {
 			t.Errorf("Sendable(age %s) = %v, want %v", tc.age, got, tc.want)
 		}
 	}
@@ -57,38 +57,38 @@ func TestDecide(t *testing.T) {
 		name string
 		now  time.Time
 		rec  Record
-		want Decision
+		want decision
 	}{
-		{"open hour waits", t0.Add(10 * time.Minute), Record{Counted: 5}, Decision{}},
-		{"within grace waits", t0.Add(time.Hour + time.Minute), Record{Counted: 5}, Decision{}},
-		{"no usage sends nothing", closed, Record{}, Decision{}},
-		{"pending sends its count", closed, Record{Counted: 5}, Decision{ActionSend, 5, ""}},
-		{"explicit pending state", closed, Record{State: StatePending, Counted: 5, Attempts: 2}, Decision{ActionSend, 5, ""}},
-		{"carried-in usage is sent with the hour", closed, Record{Counted: 5, CarriedIn: 3}, Decision{ActionSend, 8, ""}},
-		{"only carried-in usage", closed, Record{CarriedIn: 3}, Decision{ActionSend, 3, ""}},
-		{"inflight is resent", closed, Record{State: StateInflight, Counted: 5, Sent: 5, Attempts: 1}, Decision{ActionSend, 5, ""}},
-		{"pending past the window is carried", old, Record{Counted: 5, CarriedIn: 1}, Decision{ActionCarry, 6, ReasonExpired}},
-		{"inflight past the window asks the records", old, Record{State: StateInflight, Counted: 5, Sent: 5}, Decision{ActionResolve, 5, ""}},
-		{"maybe billed resends what it sent", closed, Record{State: StatePending, Counted: 9, Sent: 5, MaybeBilled: true}, Decision{ActionSend, 5, ""}},
-		{"maybe billed past the window is never carried", old, Record{State: StatePending, Counted: 9, Sent: 5, MaybeBilled: true}, Decision{ActionResolve, 5, ""}},
-		{"unresolved asks the records, even in the window", closed, Record{State: StateUnresolved, Counted: 5, Sent: 5, MaybeBilled: true}, Decision{ActionResolve, 5, ""}},
-		{"refused, not maybe billed, past the window is carried", old, Record{State: StatePending, Counted: 5, Sent: 5, LastError: "403"}, Decision{ActionCarry, 5, ReasonExpired}},
-		{"resolved as held, with late votes", old, Record{State: StateAccepted, Counted: 9, Sent: 5, Reported: 5, ResolvedBy: ResolvedByRecords}, Decision{ActionCarry, 4, ReasonLate}},
-		{"accepted and balanced", closed, Record{State: StateAccepted, Counted: 5, Sent: 5, Reported: 5}, Decision{}},
-		{"accepted then late votes", closed, Record{State: StateAccepted, Counted: 7, Sent: 5, Reported: 5}, Decision{ActionCarry, 2, ReasonLate}},
-		{"late votes after a carry", closed, Record{State: StateAccepted, Counted: 9, Sent: 5, Reported: 5, CarriedOut: 2}, Decision{ActionCarry, 2, ReasonLate}},
-		{"late votes in an old hour", old, Record{State: StateAccepted, Counted: 7, Sent: 5, Reported: 5}, Decision{ActionCarry, 2, ReasonLate}},
-		{"duplicate, equal", closed, Record{State: StateDuplicate, Counted: 5, Sent: 5, Reported: 5}, Decision{}},
-		{"duplicate with a shortfall", closed, Record{State: StateDuplicate, Counted: 5, Sent: 5, Reported: 3}, Decision{ActionCarry, 2, ReasonShortfall}},
-		{"mismatch carries nothing", closed, Record{State: StateMismatch, Counted: 5, Sent: 5, Reported: 8}, Decision{}},
-		{"expired by the service, not yet carried", closed, Record{State: StateExpired, Counted: 5, Sent: 5}, Decision{ActionCarry, 5, ReasonExpired}},
-		{"expired and carried", old, Record{State: StateExpired, Counted: 5, CarriedOut: 5}, Decision{}},
-		{"expired, carried, then late votes", old, Record{State: StateExpired, Counted: 6, CarriedOut: 5}, Decision{ActionCarry, 1, ReasonExpired}},
-		{"fractional quantities", closed, Record{Counted: 0.25, CarriedIn: 0.5}, Decision{ActionSend, 0.75, ""}},
+		{"open hour waits", t0.Add(10 * time.Minute), Record{Counted: 5}, decision{}},
+		{"within grace waits", t0.Add(time.Hour + time.Minute), Record{Counted: 5}, decision{}},
+		{"no usage sends nothing", closed, Record{}, decision{}},
+		{"pending sends its count", closed, Record{Counted: 5}, decision{actSend, 5, ""}},
+		{"explicit pending state", closed, Record{State: StatePending, Counted: 5, Attempts: 2}, decision{actSend, 5, ""}},
+		{"carried-in usage is sent with the hour", closed, Record{Counted: 5, CarriedIn: 3}, decision{actSend, 8, ""}},
+		{"only carried-in usage", closed, Record{CarriedIn: 3}, decision{actSend, 3, ""}},
+		{"inflight is resent", closed, Record{State: StateInflight, Counted: 5, Sent: 5, Attempts: 1}, decision{actSend, 5, ""}},
+		{"pending past the window is carried", old, Record{Counted: 5, CarriedIn: 1}, decision{actCarry, 6, reasonExpired}},
+		{"inflight past the window asks the records", old, Record{State: StateInflight, Counted: 5, Sent: 5}, decision{actResolve, 5, ""}},
+		{"maybe billed resends what it sent", closed, Record{State: StatePending, Counted: 9, Sent: 5, MaybeBilled: true}, decision{actSend, 5, ""}},
+		{"maybe billed past the window is never carried", old, Record{State: StatePending, Counted: 9, Sent: 5, MaybeBilled: true}, decision{actResolve, 5, ""}},
+		{"unresolved asks the records, even in the window", closed, Record{State: StateUnresolved, Counted: 5, Sent: 5, MaybeBilled: true}, decision{actResolve, 5, ""}},
+		{"refused, not maybe billed, past the window is carried", old, Record{State: StatePending, Counted: 5, Sent: 5, LastError: "403"}, decision{actCarry, 5, reasonExpired}},
+		{"resolved as held, with late votes", old, Record{State: StateAccepted, Counted: 9, Sent: 5, Reported: 5, ResolvedBy: ResolvedByRecords}, decision{actCarry, 4, reasonLate}},
+		{"accepted and balanced", closed, Record{State: StateAccepted, Counted: 5, Sent: 5, Reported: 5}, decision{}},
+		{"accepted then late votes", closed, Record{State: StateAccepted, Counted: 7, Sent: 5, Reported: 5}, decision{actCarry, 2, reasonLate}},
+		{"late votes after a carry", closed, Record{State: StateAccepted, Counted: 9, Sent: 5, Reported: 5, CarriedOut: 2}, decision{actCarry, 2, reasonLate}},
+		{"late votes in an old hour", old, Record{State: StateAccepted, Counted: 7, Sent: 5, Reported: 5}, decision{actCarry, 2, reasonLate}},
+		{"duplicate, equal", closed, Record{State: StateDuplicate, Counted: 5, Sent: 5, Reported: 5}, decision{}},
+		{"duplicate with a shortfall", closed, Record{State: StateDuplicate, Counted: 5, Sent: 5, Reported: 3}, decision{actCarry, 2, reasonShortfall}},
+		{"mismatch carries nothing", closed, Record{State: StateMismatch, Counted: 5, Sent: 5, Reported: 8}, decision{}},
+		{"expired by the service, not yet carried", closed, Record{State: StateExpired, Counted: 5, Sent: 5}, decision{actCarry, 5, reasonExpired}},
+		{"expired and carried", old, Record{State: StateExpired, Counted: 5, CarriedOut: 5}, decision{}},
+		{"expired, carried, then late votes", old, Record{State: StateExpired, Counted: 6, CarriedOut: 5}, decision{actCarry, 1, reasonExpired}},
+		{"fractional quantities", closed, Record{Counted: 0.25, CarriedIn: 0.5}, decision{actSend, 0.75, ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.rec.Hour = t0
-			if got := Decide(tc.now, grace, marg, tc.rec); got != tc.want {
+			if got := decide(tc.now, grace, marg, tc.rec); got != tc.want {
 				t.Errorf("Decide = %+v, want %+v", got, tc.want)
 			}
 		})
@@ -127,8 +127,8 @@ func TestApply(t *testing.T) {
 	unreadable := &TransportError{Op: "POST usageEvent", StatusCode: 200, Err: errors.New(`200 answer: "x" is not an ISO 8601 time`)}
 	acc := acceptedFor(sentEvent, 5)
 	other := func(f func(*EventResult)) EventResult { r := acc; f(&r); return r }
-	itemError := func(st Status) Outcome {
-		return Outcome{Result: EventResult{Status: st, Error: &ErrorDetail{Message: "refused"}}}
+	itemError := func(st Status) outcome {
+		return outcome{Result: EventResult{Status: st, Error: &ErrorDetail{Message: "refused"}}}
 	}
 	type want struct {
 		state    State
@@ -140,51 +140,51 @@ func TestApply(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		rec  Record
-		o    Outcome
+		o    outcome
 		want want
 	}{
 		// The service's word settles, whatever came before.
-		{"accepted", fresh, Outcome{Result: acc}, want{StateAccepted, 5, false, 0, false}},
-		{"accepted after a lost answer", maybe, Outcome{Result: acc}, want{StateAccepted, 5, false, 0, false}},
-		{"duplicate, same quantity", maybe, Outcome{Result: duplicateOf(sentEvent, acc)}, want{StateDuplicate, 5, false, 0, false}},
-		{"duplicate, smaller: shortfall", maybe, Outcome{Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 3))}, want{StateDuplicate, 3, false, 0, false}},
-		{"duplicate, larger: mismatch", maybe, Outcome{Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 8))}, want{StateMismatch, 8, false, 0, false}},
-		{"duplicate from another plan", maybe, Outcome{Result: duplicateOf(sentEvent, other(func(r *EventResult) { r.PlanID = "gold" }))}, want{StateInflight, 0, true, 1, true}},
+		{"accepted", fresh, outcome{Result: acc}, want{StateAccepted, 5, false, 0, false}},
+		{"accepted after a lost answer", maybe, outcome{Result: acc}, want{StateAccepted, 5, false, 0, false}},
+		{"duplicate, same quantity", maybe, outcome{Result: duplicateOf(sentEvent, acc)}, want{StateDuplicate, 5, false, 0, false}},
+		{"duplicate, smaller: shortfall", maybe, outcome{Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 3))}, want{StateDuplicate, 3, false, 0, false}},
+		{"duplicate, larger: mismatch", maybe, outcome{Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 8))}, want{StateMismatch, 8, false, 0, false}},
+		{"duplicate from another plan", maybe, outcome{Result: duplicateOf(sentEvent, other(func(r *EventResult) { r.PlanID = "gold" }))}, want{StateInflight, 0, true, 1, true}},
 
 		// Answers that cannot be trusted: maybe billed, resent a bounded number of times.
-		{"duplicate without acceptedMessage", fresh, Outcome{Result: EventResult{Status: StatusDuplicate}}, want{StateInflight, 0, true, 1, true}},
-		{"accepted for another hour", fresh, Outcome{Result: other(func(r *EventResult) { r.EffectiveStartTime = Time{t0.Add(time.Hour)} })}, want{StateInflight, 0, true, 1, true}},
-		{"accepted for another dimension", fresh, Outcome{Result: other(func(r *EventResult) { r.Dimension = "percore" })}, want{StateInflight, 0, true, 1, true}},
-		{"accepted with another quantity", fresh, Outcome{Result: other(func(r *EventResult) { r.Quantity = 9 })}, want{StateInflight, 0, true, 1, true}},
-		{"no result for the event", fresh, Outcome{Bad: "the answer holds no result for this event"}, want{StateInflight, 0, true, 1, true}},
-		{"unknown status", fresh, Outcome{Result: EventResult{Status: "Pending"}}, want{StateInflight, 0, true, 1, true}},
-		{"unreadable answer", fresh, Outcome{Err: unreadable}, want{StateInflight, 0, true, 1, true}},
+		{"duplicate without acceptedMessage", fresh, outcome{Result: EventResult{Status: StatusDuplicate}}, want{StateInflight, 0, true, 1, true}},
+		{"accepted for another hour", fresh, outcome{Result: other(func(r *EventResult) { r.EffectiveStartTime = Time{t0.Add(time.Hour)} })}, want{StateInflight, 0, true, 1, true}},
+		{"accepted for another dimension", fresh, outcome{Result: other(func(r *EventResult) { r.Dimension = "percore" })}, want{StateInflight, 0, true, 1, true}},
+		{"accepted with another quantity", fresh, outcome{Result: other(func(r *EventResult) { r.Quantity = 9 })}, want{StateInflight, 0, true, 1, true}},
+		{"no result for the event", fresh, outcome{Bad: "the answer holds no result for this event"}, want{StateInflight, 0, true, 1, true}},
+		{"unknown status", fresh, outcome{Result: EventResult{Status: "Pending"}}, want{StateInflight, 0, true, 1, true}},
+		{"unreadable answer", fresh, outcome{Err: unreadable}, want{StateInflight, 0, true, 1, true}},
 		{"third bad answer: unresolved", Record{Hour: t0, State: StateInflight, Counted: 5, Sent: 5, MaybeBilled: true, BadAnswers: MaxBadAnswers - 1},
-			Outcome{Result: EventResult{Status: StatusDuplicate}}, want{StateUnresolved, 0, true, MaxBadAnswers, true}},
+			outcome{Result: EventResult{Status: StatusDuplicate}}, want{StateUnresolved, 0, true, MaxBadAnswers, true}},
 
 		// No answer: it may have arrived.
-		{"429 after retries", fresh, Outcome{Err: &APIError{StatusCode: 429}}, want{StateInflight, 0, true, 0, true}},
-		{"5xx", fresh, Outcome{Err: &APIError{StatusCode: 503}}, want{StateInflight, 0, true, 0, true}},
-		{"dropped connection", fresh, Outcome{Err: &TransportError{Op: "POST usageEvent", Err: errors.New("EOF")}}, want{StateInflight, 0, true, 0, true}},
-		{"an error this package does not know", fresh, Outcome{Err: errors.New("connection reset by peer")}, want{StateInflight, 0, true, 0, true}},
-		{"403 after a dropped try of the same call", fresh, Outcome{Err: forbiddenAfterDrop}, want{StateInflight, 0, true, 0, true}},
-		{"no token after a dropped try of the same call", fresh, Outcome{Err: tokenAfterDrop}, want{StateInflight, 0, true, 0, true}},
+		{"429 after retries", fresh, outcome{Err: &APIError{StatusCode: 429}}, want{StateInflight, 0, true, 0, true}},
+		{"5xx", fresh, outcome{Err: &APIError{StatusCode: 503}}, want{StateInflight, 0, true, 0, true}},
+		{"dropped connection", fresh, outcome{Err: &TransportError{Op: "POST usageEvent", Err: errors.New("EOF")}}, want{StateInflight, 0, true, 0, true}},
+		{"an error this package does not know", fresh, outcome{Err: errors.New("connection reset by peer")}, want{StateInflight, 0, true, 0, true}},
+		{"403 after a dropped try of the same call", fresh, outcome{Err: forbiddenAfterDrop}, want{StateInflight, 0, true, 0, true}},
+		{"no token after a dropped try of the same call", fresh, outcome{Err: tokenAfterDrop}, want{StateInflight, 0, true, 0, true}},
 
 		// Refusals of this try: not billed by it, and an earlier try's
 		// possible billing is not forgotten.
-		{"403, first try", fresh, Outcome{Err: forbidden}, want{StatePending, 0, false, 0, true}},
-		{"403 after a lost answer", maybe, Outcome{Err: forbidden}, want{StatePending, 0, true, 0, true}},
-		{"400 invalid usage state, first try", fresh, Outcome{Err: badRequest}, want{StatePending, 0, false, 0, true}},
-		{"400 invalid usage state after a lost answer", maybe, Outcome{Err: badRequest}, want{StatePending, 0, true, 0, true}},
-		{"no token, first try", fresh, Outcome{Err: noToken}, want{StatePending, 0, false, 0, true}},
-		{"no token after a lost answer", maybe, Outcome{Err: noToken}, want{StatePending, 0, true, 0, true}},
-		{"expired, first try", fresh, Outcome{Result: EventResult{Status: StatusExpired}}, want{StateExpired, 0, false, 0, false}},
-		{"expired after a lost answer", maybe, Outcome{Result: EventResult{Status: StatusExpired}}, want{StateUnresolved, 0, true, 0, true}},
+		{"403, first try", fresh, outcome{Err: forbidden}, want{StatePending, 0, false, 0, true}},
+		{"403 after a lost answer", maybe, outcome{Err: forbidden}, want{StatePending, 0, true, 0, true}},
+		{"400 invalid usage state, first try", fresh, outcome{Err: badRequest}, want{StatePending, 0, false, 0, true}},
+		{"400 invalid usage state after a lost answer", maybe, outcome{Err: badRequest}, want{StatePending, 0, true, 0, true}},
+		{"no token, first try", fresh, outcome{Err: noToken}, want{StatePending, 0, false, 0, true}},
+		{"no token after a lost answer", maybe, outcome{Err: noToken}, want{StatePending, 0, true, 0, true}},
+		{"expired, first try", fresh, outcome{Result: EventResult{Status: StatusExpired}}, want{StateExpired, 0, false, 0, false}},
+		{"expired after a lost answer", maybe, outcome{Result: EventResult{Status: StatusExpired}}, want{StateUnresolved, 0, true, 0, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.CorrelationID = "corr-1"
 			tc.o.Event = sentEvent
-			got := Apply(tc.rec, tc.o)
+			got := applyOutcome(tc.rec, tc.o)
 			w := tc.want
 			if got.State != w.state || got.Reported != w.reported || got.MaybeBilled != w.maybe || got.BadAnswers != w.bad {
 				t.Errorf("Apply = state %s reported %v maybe %v bad %d, want %s %v %v %d",
@@ -212,11 +212,11 @@ func TestApply(t *testing.T) {
 		t.Run("batch item "+string(st)+" after a lost answer", func(t *testing.T) {
 			o := itemError(st)
 			o.Event = sentEvent
-			got := Apply(maybe, o)
+			got := applyOutcome(maybe, o)
 			if got.State != StatePending || !got.MaybeBilled || got.LastError == "" {
 				t.Errorf("Apply = %+v, want pending, still maybe billed, with the error", got)
 			}
-			if got = Apply(fresh, o); got.State != StatePending || got.MaybeBilled {
+			if got = applyOutcome(fresh, o); got.State != StatePending || got.MaybeBilled {
 				t.Errorf("first try: Apply = %+v, want pending, not maybe billed", got)
 			}
 		})
@@ -226,14 +226,14 @@ func TestApply(t *testing.T) {
 func TestClaimKeepsWhatMayBeBilled(t *testing.T) {
 	now := t0.Add(2 * time.Hour)
 	pending := Record{Hour: t0, Counted: 5}
-	if c := Claim(pending, 5, now, "c1"); c.State != StateInflight || c.MaybeBilled || c.Sent != 5 || c.Attempts != 1 {
+	if c := claimRecord(pending, 5, now, "c1"); c.State != StateInflight || c.MaybeBilled || c.Sent != 5 || c.Attempts != 1 {
 		t.Errorf("first claim = %+v", c)
 	}
 	crashed := Record{Hour: t0, State: StateInflight, Counted: 7, Sent: 5, Attempts: 1}
-	if d := Decide(now, grace, marg, crashed); d != (Decision{ActionSend, 5, ""}) {
+	if d := decide(now, grace, marg, crashed); d != (decision{actSend, 5, ""}) {
 		t.Errorf("an inflight hour resends what it sent: %+v", d)
 	}
-	if c := Claim(crashed, 5, now, "c2"); !c.MaybeBilled || c.Sent != 5 {
+	if c := claimRecord(crashed, 5, now, "c2"); !c.MaybeBilled || c.Sent != 5 {
 		t.Errorf("claim after a crash = %+v, want maybe billed, sending 5 again", c)
 	}
 }
@@ -333,14 +333,14 @@ func TestSettleByOperator(t *testing.T) {
 		got.Resolution != "Partner Center shows 5 units" || !got.ResolvedAt.Equal(now) || got.Unresolved != "" {
 		t.Errorf("accepted: %+v, %v", got, err)
 	}
-	if d := Decide(now, grace, marg, got); d != (Decision{ActionCarry, 2, ReasonLate}) {
+	if d := decide(now, grace, marg, got); d != (decision{actCarry, 2, reasonLate}) {
 		t.Errorf("after accepted, the late 2 are carried: %+v", d)
 	}
 	got, err = settleByOperator(unresolved, VerdictCarry, "Partner Center shows nothing", "ops", now)
 	if err != nil || got.State != StateExpired || got.MaybeBilled {
 		t.Errorf("carry: %+v, %v", got, err)
 	}
-	if d := Decide(now, grace, marg, got); d != (Decision{ActionCarry, 7, ReasonExpired}) {
+	if d := decide(now, grace, marg, got); d != (decision{actCarry, 7, reasonExpired}) {
 		t.Errorf("after carry, all 7 are carried: %+v", d)
 	}
 	for name, tc := range map[string]struct {
@@ -364,29 +364,29 @@ func TestSettleByOperator(t *testing.T) {
 func TestBooksBalance(t *testing.T) {
 	now := t0.Add(2 * time.Hour)
 	rec := Record{Hour: t0, Counted: 10}
-	step := func(d Decision) {
+	step := func(d decision) {
 		t.Helper()
-		switch d.Action {
-		case ActionSend:
+		switch d.action {
+		case actSend:
 			rec.State, rec.Sent = StateInflight, d.Quantity
-		case ActionCarry:
+		case actCarry:
 			rec.CarriedOut += d.Quantity
 			if !rec.State.Settled() {
 				rec.State = StateExpired
 			}
 		}
 	}
-	d := Decide(now, grace, marg, rec)
+	d := decide(now, grace, marg, rec)
 	step(d)
 	// The service already held 7 for this hour (an earlier partial send).
-	rec = Apply(rec, Outcome{Event: sentEvent, Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 7))})
-	step(Decide(now, grace, marg, rec)) // shortfall 3 carried
+	rec = applyOutcome(rec, outcome{Event: sentEvent, Result: duplicateOf(sentEvent, acceptedFor(sentEvent, 7))})
+	step(decide(now, grace, marg, rec)) // shortfall 3 carried
 	rec.Counted += 4                    // late votes
-	step(Decide(now, grace, marg, rec)) // 4 carried
+	step(decide(now, grace, marg, rec)) // 4 carried
 	if rec.Reported+rec.CarriedOut != rec.Counted || rec.Due() != 0 {
 		t.Fatalf("books do not balance: %+v", rec)
 	}
-	if d := Decide(now, grace, marg, rec); d.Action != ActionNone {
+	if d := decide(now, grace, marg, rec); d.action != actNone {
 		t.Fatalf("balanced hour still has work: %+v", d)
 	}
 }

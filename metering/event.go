@@ -1,8 +1,3 @@
-// Package metering is a client and an hourly reporter for the Azure
-// Marketplace Metering Service API (api-version 2018-08-31): the usage events
-// that bill custom meters of Kubernetes apps, managed apps and SaaS offers.
-//
-// It knows no other package of this module, so an ISV can import it as is.
 package metering
 
 import (

@@ -51,10 +51,13 @@ func ExampleReporter_Pass() {
 	if err != nil {
 		panic(err)
 	}
-	reporter := metering.NewReporter(metering.ReporterOptions{
-		Ledger: ledger, Sender: client, Resource: exampleResource, PlanID: "basic", Dimension: "pervote",
+	reporter, err := metering.NewReporter(metering.ReporterOptions{
+		Ledger: ledger, Sender: client, Resource: exampleResource, PlanID: "basic", Dimensions: []string{"pervote"},
 		Grace: 5 * time.Minute, Now: clock,
 	})
+	if err != nil {
+		panic(err)
+	}
 
 	// In the application: count usage in the same step as the work billed.
 	ledger.Count("pervote", now, 3)
@@ -91,8 +94,18 @@ func ExampleReporter_Settle() {
 		panic(err)
 	}
 
-	reporter := metering.NewReporter(metering.ReporterOptions{Ledger: ledger, Dimension: "pervote", Now: clock})
-	got, err := reporter.Settle(context.Background(), hour, metering.VerdictCarry,
+	// Settling asks nothing of the service: the client is never called.
+	client, err := metering.NewClient(metering.DefaultEndpoint, metering.StaticToken("unused"), nil)
+	if err != nil {
+		panic(err)
+	}
+	reporter, err := metering.NewReporter(metering.ReporterOptions{
+		Ledger: ledger, Sender: client, Resource: exampleResource, PlanID: "basic", Dimensions: []string{"pervote"}, Now: clock,
+	})
+	if err != nil {
+		panic(err)
+	}
+	got, err := reporter.Settle(context.Background(), "pervote", hour, metering.VerdictCarry,
 		"Partner Center shows no usage that hour", "ops@example.com")
 	if err != nil {
 		panic(err)

@@ -106,11 +106,13 @@ func (r Record) Quantity() float64 { return r.Counted + r.CarriedIn - r.CarriedO
 // since it was read. The caller re-reads and decides again.
 var ErrConflict = errors.New("metering: ledger record changed concurrently")
 
-// ErrLocked is returned by Ledger.Lock when another reporter holds the lock.
+// ErrLocked is returned by Locker.Lock when another reporter holds the lock.
 var ErrLocked = errors.New("metering: another reporter holds the lock")
 
-// Ledger is what the reporter needs from a store. Implementations keep the
-// usage counters (written by the application) and the records beside them.
+// Ledger is where the reporter keeps its books. Implementations keep the
+// usage counters (written by the application) and the records beside them;
+// [github.com/azure-vote/azure-vote/metering/meteringtest.TestLedger] checks
+// an implementation against this contract.
 type Ledger interface {
 	// Records returns every hour of the dimension that has usage, a carry or
 	// a record, oldest first, with Counted read from the usage counter.
@@ -129,7 +131,14 @@ type Ledger interface {
 	// included. Resolving an hour from the service's daily records needs
 	// every hour of its day, which Records may have left out.
 	History(ctx context.Context, dimension string, from time.Time) ([]Record, error)
-	// Lock takes the reporter lock for ttl, or returns ErrLocked.
+}
+
+// Locker hands out the lock that keeps reporters of one installation from
+// running passes at the same time. The ledgers of this kit are Lockers too;
+// a Ledger of one's own may pair with any lock service (a Kubernetes Lease,
+// a database advisory lock).
+type Locker interface {
+	// Lock takes the named lock for ttl, or returns ErrLocked.
 	Lock(ctx context.Context, name string, ttl time.Duration) (Lock, error)
 }
 

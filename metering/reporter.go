@@ -24,19 +24,26 @@ type RecordReader interface {
 	UsageEvents(ctx context.Context, q UsageQuery) ([]UsageRecord, error)
 }
 
-// ReporterOptions configure a Reporter.
+// ReporterOptions configure a Reporter. Ledger, Sender, Resource, PlanID
+// and at least one dimension are required.
 type ReporterOptions struct {
 	Ledger Ledger
+	// Locker keeps passes of several processes apart. Default: Ledger, if
+	// it is one (the kit's ledgers are).
+	Locker Locker
 	Sender Sender
 	// Records reads the service's records, to resolve hours that may have
 	// been billed once no resend can tell. Default: Sender, if it is one.
 	// Without it such hours stay unresolved until an operator settles them.
-	Records   RecordReader
-	Resource  string // resourceUri (ARM path) or resourceId (GUID)
-	PlanID    string
-	Dimension string
-	// Grace is how long after an hour ends before it is reported, so votes
-	// of replicas whose clocks run a little behind land before the send.
+	Records  RecordReader
+	Resource string // resourceUri (ARM path) or resourceId (GUID)
+	PlanID   string
+	// Dimensions are the custom meters reported, each as its ledger counts
+	// it: up to MaxDimensions, the most an offer may have. A pass reports
+	// the closed hours of all of them, mixed in batches of MaxBatch.
+	Dimensions []string
+	// Grace is how long after an hour ends before it is reported, so usage
+	// of replicas whose clocks run a little behind lands before the send.
 	Grace time.Duration
 	// Margin is kept from the 24-hour window: an hour older than
 	// Window-Margin is carried rather than sent, so retries and clock
@@ -49,6 +56,9 @@ type ReporterOptions struct {
 	Observe func(PassResult)
 }
 
+// MaxDimensions is how many custom meters one Marketplace plan may have.
+const MaxDimensions = 30
+
 // Reporter sends each closed hour's usage once and keeps the books in the
 // Ledger. Passes may run in several processes at once: the lock keeps that
 // rare, and compare-and-set on every ledger record keeps it harmless.
@@ -57,8 +67,48 @@ type Reporter struct {
 	log *slog.Logger
 }
 
-// NewReporter fills in defaults.
-func NewReporter(o ReporterOptions) *Reporter {
+// NewReporter checks the options and fills in defaults.
+func NewReporter(o ReporterOptions) (*Reporter, error) {
+	var missing []string
+	if o.Ledger == nil {
+		missing = append(missing, "Ledger")
+	}
+	if o.Locker == nil {
+		o.Locker, _ = o.Ledger.(Locker)
+		if o.Locker == nil {
+			missing = append(missing, "Locker (the Ledger is not one)")
+		}
+	}
+	if o.Sender == nil {
+		missing = append(missing, "Sender")
+	}
+	if o.Resource == "" {
+		missing = append(missing, "Resource")
+	}
+	if o.PlanID == "" {
+		missing = append(missing, "PlanID")
+	}
+	if len(o.Dimensions) == 0 {
+		missing = append(missing, "Dimensions")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("metering: reporter options lack %s", strings.Join(missing, ", "))
+	}
+	if len(o.Dimensions) > MaxDimensions {
+		return nil, fmt.Errorf("metering: %d dimensions, over the %d a plan may have", len(o.Dimensions), MaxDimensions)
+	}
+	seen := map[string]bool{}
+	for _, d := range o.Dimensions {
+		if strings.TrimSpace(d) == "" || seen[d] {
+			return nil, fmt.Errorf("metering: dimension %q is empty or repeated", d)
+		}
+		seen[d] = true
+	}
+	if o.Grace < 0 || o.Margin < 0 || o.LockTTL < 0 || o.Grace+o.Margin >= Window-time.Hour {
+		return nil, fmt.Errorf("metering: grace %v, margin %v and lock ttl %v must be positive, and grace plus margin leave hours time to be sent",
+			o.Grace, o.Margin, o.LockTTL)
+	}
+	o.Dimensions = slices.Clone(o.Dimensions)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -71,13 +121,10 @@ func NewReporter(o ReporterOptions) *Reporter {
 	if o.LockTTL == 0 {
 		o.LockTTL = 2 * time.Minute
 	}
-	if o.Dimension == "" {
-		o.Dimension = "pervote"
-	}
 	if o.Records == nil {
 		o.Records, _ = o.Sender.(RecordReader)
 	}
-	return &Reporter{o: o, log: o.Logger.With("dimension", o.Dimension)}
+	return &Reporter{o: o, log: o.Logger}, nil
 }
 
 // PassResult counts what one pass did.
@@ -114,7 +161,7 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 			r.o.Observe(res)
 		}
 	}()
-	lock, err := r.o.Ledger.Lock(ctx, LockName, r.o.LockTTL)
+	lock, err := r.o.Locker.Lock(ctx, LockName, r.o.LockTTL)
 	if errors.Is(err, ErrLocked) {
 		r.log.Info("metering pass skipped: another reporter holds the lock")
 		return res, nil
@@ -137,23 +184,23 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 	// answers left due (shortfalls of duplicates, hours the service called
 	// expired, hours its records proved absent, late usage).
 	for round := range 2 {
-		recs, err := r.o.Ledger.Records(ctx, r.o.Dimension)
+		recs, err := r.records(ctx)
 		if err != nil {
-			return res, fmt.Errorf("metering: read ledger: %w", err)
+			return res, err
 		}
 		now := r.o.Now()
 		var sends []claim
 		var waiting []Record
 		for _, rec := range recs {
-			d := Decide(now, r.o.Grace, r.o.Margin, rec)
-			switch d.Action {
-			case ActionCarry:
+			d := decide(now, r.o.Grace, r.o.Margin, rec)
+			switch d.action {
+			case actCarry:
 				r.carry(ctx, now, rec, d, &res)
-			case ActionSend:
+			case actSend:
 				if round == 0 {
 					sends = append(sends, claim{rec, d.Quantity})
 				}
-			case ActionResolve:
+			case actResolve:
 				if round == 0 {
 					waiting = append(waiting, rec)
 				}
@@ -165,18 +212,18 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 			return res, err
 		}
 	}
-	recs, err := r.o.Ledger.Records(ctx, r.o.Dimension)
+	recs, err := r.records(ctx)
 	if err != nil {
-		return res, fmt.Errorf("metering: read ledger: %w", err)
+		return res, err
 	}
 	now := r.o.Now()
 	for _, rec := range recs {
-		if Closed(now, r.o.Grace, rec.Hour) && !rec.State.Settled() && sendQuantity(rec) > 0 {
+		if isClosed(now, r.o.Grace, rec.Hour) && !rec.State.Settled() && sendQuantity(rec) > 0 {
 			res.Pending++
 			if rec.State == StateUnresolved {
 				res.Unresolved++
 				r.log.Error("metering: hour unresolved: it may be billed, and nothing the service said settles it; check Partner Center, then run azure-vote settle",
-					"hour", rec.Hour, "quantity", rec.Sent, "reason", rec.Unresolved)
+					"dimension", rec.Dimension, "hour", rec.Hour, "quantity", rec.Sent, "reason", rec.Unresolved)
 			}
 		}
 	}
@@ -184,6 +231,19 @@ func (r *Reporter) Pass(ctx context.Context) (res PassResult, err error) {
 		"mismatch", res.Mismatch, "expired", res.Expired, "failed", res.Failed, "carried", res.Carried,
 		"resolved", res.Resolved, "pending", res.Pending, "unresolved", res.Unresolved)
 	return res, nil
+}
+
+// records reads the ledger's hours of every dimension.
+func (r *Reporter) records(ctx context.Context) ([]Record, error) {
+	var all []Record
+	for _, dim := range r.o.Dimensions {
+		recs, err := r.o.Ledger.Records(ctx, dim)
+		if err != nil {
+			return nil, fmt.Errorf("metering: read ledger of %s: %w", dim, err)
+		}
+		all = append(all, recs...)
+	}
+	return all, nil
 }
 
 // keepLock renews the lock at a third of its lifetime; if it is lost the
@@ -215,13 +275,13 @@ func (r *Reporter) keepLock(ctx context.Context, lock Lock, cancel context.Cance
 }
 
 // carry moves d.Quantity of rec to the open hour in one ledger transaction.
-func (r *Reporter) carry(ctx context.Context, now time.Time, rec Record, d Decision, res *PassResult) {
+func (r *Reporter) carry(ctx context.Context, now time.Time, rec Record, d decision, res *PassResult) {
 	if _, err := r.carryRecord(ctx, now, rec, d, res); err != nil && !errors.Is(err, ErrConflict) {
-		r.log.Error("metering: carry failed; retried next pass", "hour", rec.Hour, "err", err)
+		r.log.Error("metering: carry failed; retried next pass", "dimension", rec.Dimension, "hour", rec.Hour, "err", err)
 	}
 }
 
-func (r *Reporter) carryRecord(ctx context.Context, now time.Time, rec Record, d Decision, res *PassResult) (Record, error) {
+func (r *Reporter) carryRecord(ctx context.Context, now time.Time, rec Record, d decision, res *PassResult) (Record, error) {
 	if maybeBilled(rec) && !rec.State.Settled() {
 		// Decide never asks for this; the check keeps it so whatever changes.
 		return rec, fmt.Errorf("metering: refusing to carry hour %s: it may be billed", rec.Hour)
@@ -238,7 +298,7 @@ func (r *Reporter) carryRecord(ctx context.Context, now time.Time, rec Record, d
 		return rec, err
 	}
 	res.Carried += d.Quantity
-	r.log.Warn("metering: usage carried to the open hour", "hour", rec.Hour, "to", to,
+	r.log.Warn("metering: usage carried to the open hour", "dimension", rec.Dimension, "hour", rec.Hour, "to", to,
 		"quantity", d.Quantity, "reason", d.Reason)
 	return got, nil
 }
@@ -259,10 +319,10 @@ func (r *Reporter) send(ctx context.Context, now time.Time, todo []claim, res *P
 		todo = todo[n:]
 		var claimed []Record
 		for _, c := range chunk {
-			got, err := r.o.Ledger.Update(ctx, Claim(c.rec, c.quantity, now, uuid.NewString()))
+			got, err := r.o.Ledger.Update(ctx, claimRecord(c.rec, c.quantity, now, uuid.NewString()))
 			if err != nil {
 				if !errors.Is(err, ErrConflict) {
-					r.log.Error("metering: claim hour", "hour", c.rec.Hour, "err", err)
+					r.log.Error("metering: claim hour", "dimension", c.rec.Dimension, "hour", c.rec.Hour, "err", err)
 				}
 				continue
 			}
@@ -283,7 +343,7 @@ func (r *Reporter) send(ctx context.Context, now time.Time, todo []claim, res *P
 func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Record, res *PassResult) (stop bool) {
 	events := make([]UsageEvent, len(claimed))
 	for i, rec := range claimed {
-		events[i] = NewUsageEvent(r.o.Resource, r.o.PlanID, r.o.Dimension, rec.Hour, rec.Sent)
+		events[i] = NewUsageEvent(r.o.Resource, r.o.PlanID, rec.Dimension, rec.Hour, rec.Sent)
 	}
 	res.Sent += len(events)
 	// One correlation id per call, the first hour's, ties ledger and service logs together.
@@ -303,7 +363,7 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 	}
 	if err != nil {
 		for i, rec := range claimed {
-			r.record(ctx, now, rec, Outcome{Event: events[i], Err: err, CorrelationID: cid}, res)
+			r.record(ctx, now, rec, outcome{Event: events[i], Err: err, CorrelationID: cid}, res)
 		}
 		return true
 	}
@@ -318,7 +378,7 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 			"correlation_id", cid, "answers", stray)
 	}
 	for i, rec := range claimed {
-		r.record(ctx, now, rec, Outcome{Event: events[i], Result: matched[i], Bad: bad[i], CorrelationID: cid}, res)
+		r.record(ctx, now, rec, outcome{Event: events[i], Result: matched[i], Bad: bad[i], CorrelationID: cid}, res)
 	}
 	return false
 }
@@ -328,21 +388,25 @@ func (r *Reporter) sendClaimed(ctx context.Context, now time.Time, claimed []Rec
 // they prove: held (settled as accepted), absent (carried by round two) or
 // undecided (unresolved, with the reason).
 func (r *Reporter) resolve(ctx context.Context, now time.Time, waiting []Record, res *PassResult) {
-	byDay := map[time.Time][]Record{}
-	var days []time.Time
-	for _, rec := range waiting {
-		day := DayOf(rec.Hour)
-		if byDay[day] == nil {
-			days = append(days, day)
-		}
-		byDay[day] = append(byDay[day], rec)
+	type dayOf struct {
+		day       time.Time
+		dimension string
 	}
-	for _, day := range days {
+	byDay := map[dayOf][]Record{}
+	var days []dayOf
+	for _, rec := range waiting {
+		k := dayOf{DayOf(rec.Hour), rec.Dimension}
+		if byDay[k] == nil {
+			days = append(days, k)
+		}
+		byDay[k] = append(byDay[k], rec)
+	}
+	for _, k := range days {
 		if ctx.Err() != nil {
 			return
 		}
-		verdict, why := r.judge(ctx, day, byDay[day])
-		for _, rec := range byDay[day] {
+		verdict, why := r.judge(ctx, k.day, k.dimension, byDay[k])
+		for _, rec := range byDay[k] {
 			next := resolve(rec, verdict, why, ResolvedByRecords, now)
 			if next.State == rec.State && next.Unresolved == rec.Unresolved {
 				continue // still undecided for the same reason: no new version
@@ -350,37 +414,38 @@ func (r *Reporter) resolve(ctx context.Context, now time.Time, waiting []Record,
 			next.UpdatedAt = now
 			if _, err := r.o.Ledger.Update(ctx, next); err != nil {
 				if !errors.Is(err, ErrConflict) {
-					r.log.Error("metering: record resolution", "hour", rec.Hour, "err", err)
+					r.log.Error("metering: record resolution", "dimension", rec.Dimension, "hour", rec.Hour, "err", err)
 				}
 				continue
 			}
 			if verdict != dayUndecided {
 				res.Resolved++
-				r.log.Warn("metering: hour resolved from the service's records", "hour", rec.Hour,
+				r.log.Warn("metering: hour resolved from the service's records", "dimension", rec.Dimension, "hour", rec.Hour,
 					"held", verdict == dayHeld, "quantity", rec.Sent, "why", why)
 			}
 		}
 	}
 }
 
-// judge reads the service's records of day and decides its waiting hours.
-func (r *Reporter) judge(ctx context.Context, day time.Time, waiting []Record) (dayVerdict, string) {
+// judge reads the service's records of one dimension's day and decides its
+// waiting hours.
+func (r *Reporter) judge(ctx context.Context, day time.Time, dimension string, waiting []Record) (dayVerdict, string) {
 	if r.o.Records == nil {
 		return dayUndecided, "the service's records cannot be read by this reporter"
 	}
-	recs, err := r.o.Ledger.History(ctx, r.o.Dimension, day)
+	recs, err := r.o.Ledger.History(ctx, dimension, day)
 	if err != nil {
 		return dayUndecided, "the ledger's hours of the day could not be read: " + errorText(err)
 	}
 	end := day.Add(24 * time.Hour)
 	recs = slices.DeleteFunc(recs, func(rec Record) bool { return !rec.Hour.Before(end) })
 	rows, err := r.o.Records.UsageEvents(ctx, UsageQuery{
-		Start: day, End: day, Dimension: r.o.Dimension, AzureSubscriptionID: SubscriptionOf(r.o.Resource),
+		Start: day, End: day, Dimension: dimension, AzureSubscriptionID: SubscriptionOf(r.o.Resource),
 	})
 	if err != nil {
 		return dayUndecided, "the service's records could not be read: " + errorText(err)
 	}
-	ours, why := ourRows(rows, day, r.o.Dimension, r.o.Resource)
+	ours, why := ourRows(rows, day, dimension, r.o.Resource)
 	if why != "" {
 		return dayUndecided, why
 	}
@@ -418,8 +483,11 @@ func ourRows(rows []UsageRecord, day time.Time, dimension, resource string) (our
 // reporter lock, after the operator checked what the service holds
 // (Partner Center). VerdictCarry moves the hour's usage into the open hour
 // at once. A settled or still-reporting hour is refused.
-func (r *Reporter) Settle(ctx context.Context, hour time.Time, v Verdict, reason, by string) (Record, error) {
-	lock, err := r.o.Ledger.Lock(ctx, LockName, r.o.LockTTL)
+func (r *Reporter) Settle(ctx context.Context, dimension string, hour time.Time, v Verdict, reason, by string) (Record, error) {
+	if !slices.Contains(r.o.Dimensions, dimension) {
+		return Record{}, fmt.Errorf("metering: %q is not a dimension of this reporter", dimension)
+	}
+	lock, err := r.o.Locker.Lock(ctx, LockName, r.o.LockTTL)
 	if err != nil {
 		return Record{}, fmt.Errorf("metering: take lock: %w", err)
 	}
@@ -428,7 +496,7 @@ func (r *Reporter) Settle(ctx context.Context, hour time.Time, v Verdict, reason
 			r.log.Warn("metering: release lock", "err", err)
 		}
 	}()
-	recs, err := r.o.Ledger.History(ctx, r.o.Dimension, hour)
+	recs, err := r.o.Ledger.History(ctx, dimension, hour)
 	if err != nil {
 		return Record{}, fmt.Errorf("metering: read ledger: %w", err)
 	}
@@ -446,8 +514,8 @@ func (r *Reporter) Settle(ctx context.Context, hour time.Time, v Verdict, reason
 	if err != nil {
 		return Record{}, fmt.Errorf("metering: record settlement: %w", err)
 	}
-	r.log.Warn("metering: hour settled by an operator", "hour", got.Hour, "verdict", v, "by", by, "reason", reason)
-	if d := Decide(now, r.o.Grace, r.o.Margin, got); d.Action == ActionCarry {
+	r.log.Warn("metering: hour settled by an operator", "dimension", dimension, "hour", got.Hour, "verdict", v, "by", by, "reason", reason)
+	if d := decide(now, r.o.Grace, r.o.Margin, got); d.action == actCarry {
 		var res PassResult
 		if got, err = r.carryRecord(ctx, now, got, d, &res); err != nil {
 			return got, fmt.Errorf("metering: carry settled hour (the next pass retries): %w", err)
@@ -457,8 +525,8 @@ func (r *Reporter) Settle(ctx context.Context, hour time.Time, v Verdict, reason
 }
 
 // record writes one answer into the hour's ledger record.
-func (r *Reporter) record(ctx context.Context, now time.Time, rec Record, o Outcome, res *PassResult) {
-	next := Apply(rec, o)
+func (r *Reporter) record(ctx context.Context, now time.Time, rec Record, o outcome, res *PassResult) {
+	next := applyOutcome(rec, o)
 	next.UpdatedAt = now
 	switch {
 	case o.Err != nil:
@@ -474,7 +542,7 @@ func (r *Reporter) record(ctx context.Context, now time.Time, rec Record, o Outc
 	default:
 		res.Failed++
 	}
-	log := r.log.With("hour", rec.Hour, "quantity", rec.Sent, "state", next.State,
+	log := r.log.With("dimension", rec.Dimension, "hour", rec.Hour, "quantity", rec.Sent, "state", next.State,
 		"usage_event_id", next.UsageEventID, "correlation_id", o.CorrelationID)
 	switch {
 	case IsForbidden(o.Err):

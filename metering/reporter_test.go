@@ -1,11 +1,14 @@
 package metering_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +19,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
-	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
 
 const (
@@ -36,11 +38,10 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
-// testStore is what the tests need of either store.
+// testStore is a ledger with its lock.
 type testStore interface {
 	metering.Ledger
-	Vote(ctx context.Context, choice string, at time.Time) (map[string]int64, error)
-	Close() error
+	metering.Locker
 }
 
 // world is one reporter's surroundings: a store, an emulator on real HTTP
@@ -49,6 +50,7 @@ type world struct {
 	t      testing.TB
 	clock  *clock
 	store  testStore
+	count  func(at time.Time, n int) error // counts usage as the application does
 	emu    *emulator.Emulator
 	client *metering.Client
 	votes  map[time.Time]float64 // votes cast, by hour
@@ -57,9 +59,12 @@ type world struct {
 
 var start = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
-// forEachStore runs f on real Redis and on the embedded store.
+// storeKinds are the ledgers the reporter's tests run on.
+var storeKinds = []string{"memory"}
+
+// forEachStore runs f on each kind of ledger.
 func forEachStore(t *testing.T, f func(t *testing.T, w *world)) {
-	for _, kind := range []string{"redis", "bolt"} {
+	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) { f(t, newWorld(t, kind)) })
 	}
 }
@@ -72,22 +77,17 @@ type worldOption func(*emulator.Options, *metering.ClientOptions)
 func newWorld(tb testing.TB, kind string, opts ...worldOption) *world {
 	tb.Helper()
 	c := &clock{t: start}
-	storeOpts := store.Options{Dimension: dim, Now: c.Now}
-	var st testStore
-	if kind == "redis" {
-		ro, err := store.ParseRedisAddr(redistest.Start(tb).Addr(), "")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		st = store.NewRedis(ro, storeOpts)
-	} else {
-		b, err := store.OpenBolt(tb.TempDir(), storeOpts)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		st = b
+	var (
+		st    testStore
+		count func(at time.Time, n int) error
+	)
+	switch kind {
+	case "memory":
+		l := meteringtest.NewLedger(c.Now)
+		st, count = l, func(at time.Time, n int) error { l.Count(dim, at, float64(n)); return nil }
+	default:
+		tb.Fatalf("no ledger of kind %q", kind)
 	}
-	tb.Cleanup(func() { st.Close() })
 	eo := emulator.Options{
 		Plans: map[string][]string{plan: {dim}}, Resources: []string{resource}, Now: c.Now,
 	}
@@ -106,21 +106,40 @@ func newWorld(tb testing.TB, kind string, opts ...worldOption) *world {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &world{t: tb, clock: c, store: st, emu: emu, client: client, votes: map[time.Time]float64{}}
+	return &world{t: tb, clock: c, store: st, count: count, emu: emu, client: client, votes: map[time.Time]float64{}}
 }
 
+// reporter reports the world's usage over l, with the world's lock unless l
+// brings its own.
 func (w *world) reporter(l metering.Ledger) *metering.Reporter {
-	return metering.NewReporter(metering.ReporterOptions{
-		Ledger: l, Sender: w.client, Resource: resource, PlanID: plan, Dimension: dim,
-		Grace: 5 * time.Minute, Now: w.clock.Now,
-	})
+	return w.newReporter(metering.ReporterOptions{Ledger: l, Grace: 5 * time.Minute})
+}
+
+// newReporter fills in what o leaves out from the world.
+func (w *world) newReporter(o metering.ReporterOptions) *metering.Reporter {
+	w.t.Helper()
+	if o.Locker == nil {
+		if o.Locker, _ = o.Ledger.(metering.Locker); o.Locker == nil {
+			o.Locker = w.store
+		}
+	}
+	o.Sender = cmp.Or[metering.Sender](o.Sender, w.client)
+	o.Resource, o.PlanID, o.Dimensions = resource, plan, []string{dim}
+	if o.Now == nil {
+		o.Now = w.clock.Now
+	}
+	r, err := metering.NewReporter(o)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return r
 }
 
 // vote casts n votes at the given time.
 func (w *world) vote(at time.Time, n int) {
 	w.t.Helper()
 	for range n {
-		if _, err := w.store.Vote(context.Background(), "Cats", at); err != nil {
+		if err := w.count(at, 1); err != nil {
 			w.t.Fatal(err)
 		}
 	}
@@ -183,7 +202,7 @@ func (w *world) checkBooks() map[time.Time]metering.Record {
 	now := w.clock.Now()
 	for _, r := range recs {
 		out[r.Hour] = r
-		if !metering.Closed(now, 5*time.Minute, r.Hour) {
+		if r.Hour.Add(time.Hour + 5*time.Minute).After(now) { // not closed
 			continue
 		}
 		if !r.State.Settled() || r.Due() != 0 {
@@ -342,7 +361,7 @@ func TestReporterCrashBetweenSendAndRecord(t *testing.T) {
 
 // noLock is a ledger whose lock never excludes anyone: a lost lock, or a
 // process paused past its lease.
-type noLock struct{ metering.Ledger }
+type noLock struct{}
 
 func (noLock) Lock(context.Context, string, time.Duration) (metering.Lock, error) {
 	return freeLock{}, nil
@@ -356,7 +375,8 @@ func (freeLock) Release(context.Context) error { return nil }
 func TestTwoReportersAtOnce(t *testing.T) {
 	forEachStore(t, func(t *testing.T, w *world) {
 		w.emu.SetFaults(emulator.Faults{DropRate: 0.2, Seed: 3})
-		a, b := w.reporter(noLock{w.store}), w.reporter(noLock{w.store})
+		a := w.newReporter(metering.ReporterOptions{Ledger: w.store, Locker: noLock{}, Grace: 5 * time.Minute})
+		b := w.newReporter(metering.ReporterOptions{Ledger: w.store, Locker: noLock{}, Grace: 5 * time.Minute})
 		for h := range 30 {
 			hour := start.Add(time.Duration(h) * time.Hour)
 			w.clock.Set(hour)
@@ -501,7 +521,7 @@ func TestReporterIdentityRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := metering.NewReporter(metering.ReporterOptions{Ledger: w.store, Sender: client, Resource: resource, PlanID: plan, Dimension: dim, Now: w.clock.Now})
+		r := w.newReporter(metering.ReporterOptions{Ledger: w.store, Sender: client})
 		if res := w.pass(r); res.Failed != 1 || res.Pending != 1 {
 			t.Fatalf("pass: %+v", res)
 		}
@@ -522,9 +542,9 @@ func ExampleNewUsageEvent() {
 	// Output: /subscriptions/x/resourceGroups/rg 2026-11-22T08:00:00Z 12
 }
 
-// lostLock is a ledger whose lock cannot be renewed: another reporter took
+// lostLock hands out a lock that cannot be renewed: another reporter took
 // it over while this one was slow.
-type lostLock struct{ metering.Ledger }
+type lostLock struct{}
 
 func (lostLock) Lock(context.Context, string, time.Duration) (metering.Lock, error) {
 	return brokenLock{}, nil
@@ -552,9 +572,8 @@ func TestReporterStopsWhenItLosesTheLock(t *testing.T) {
 	forEachStore(t, func(t *testing.T, w *world) {
 		w.vote(start.Add(time.Minute), 2)
 		w.clock.Set(start.Add(2 * time.Hour))
-		r := metering.NewReporter(metering.ReporterOptions{
-			Ledger: lostLock{w.store}, Sender: slowSender{}, Resource: resource, PlanID: plan, Dimension: dim,
-			Now: w.clock.Now, LockTTL: 30 * time.Millisecond,
+		r := w.newReporter(metering.ReporterOptions{
+			Ledger: w.store, Locker: lostLock{}, Sender: slowSender{}, LockTTL: 30 * time.Millisecond,
 		})
 		_, err := r.Pass(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "lock lost") {
@@ -576,9 +595,8 @@ func TestScheduleRunsAPassAtStart(t *testing.T) {
 		w.vote(start.Add(time.Minute), 4)
 		w.clock.Set(start.Add(3 * time.Hour))
 		passes := make(chan metering.PassResult, 1)
-		r := metering.NewReporter(metering.ReporterOptions{
-			Ledger: w.store, Sender: w.client, Resource: resource, PlanID: plan, Dimension: dim,
-			Now: w.clock.Now, Observe: func(res metering.PassResult) { passes <- res },
+		r := w.newReporter(metering.ReporterOptions{
+			Ledger: w.store, Observe: func(res metering.PassResult) { passes <- res },
 		})
 		ctx, cancel := context.WithCancel(context.Background())
 		wait, err := metering.Schedule(ctx, "5 * * * *", r)
@@ -599,4 +617,133 @@ func TestScheduleRunsAPassAtStart(t *testing.T) {
 			t.Fatal("a bad schedule was accepted")
 		}
 	})
+}
+
+// A reporter is refused, with what is missing named, rather than failing
+// at its first pass.
+func TestNewReporterRefusesMissingParts(t *testing.T) {
+	l := meteringtest.NewLedger(nil)
+	client, err := metering.NewClient(metering.DefaultEndpoint, metering.StaticToken("t"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := metering.ReporterOptions{Ledger: l, Sender: client, Resource: resource, PlanID: plan, Dimensions: []string{dim}}
+	many := make([]string, metering.MaxDimensions+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("d%d", i)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*metering.ReporterOptions)
+		want   string
+	}{
+		{"no ledger", func(o *metering.ReporterOptions) { o.Ledger = nil }, "Ledger, Locker"},
+		{"ledger without lock", func(o *metering.ReporterOptions) { o.Ledger = struct{ metering.Ledger }{l} }, "Locker"},
+		{"no sender", func(o *metering.ReporterOptions) { o.Sender = nil }, "Sender"},
+		{"no resource nor plan", func(o *metering.ReporterOptions) { o.Resource, o.PlanID = "", "" }, "Resource, PlanID"},
+		{"no dimension", func(o *metering.ReporterOptions) { o.Dimensions = nil }, "Dimensions"},
+		{"a dimension twice", func(o *metering.ReporterOptions) { o.Dimensions = []string{dim, "gb", dim} }, "repeated"},
+		{"a blank dimension", func(o *metering.ReporterOptions) { o.Dimensions = []string{" "} }, "empty"},
+		{"more than a plan has", func(o *metering.ReporterOptions) { o.Dimensions = many }, "31 dimensions"},
+		{"negative grace", func(o *metering.ReporterOptions) { o.Grace = -time.Minute }, "grace"},
+		{"grace past the window", func(o *metering.ReporterOptions) { o.Grace = metering.Window }, "grace"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := ok
+			tt.change(&o)
+			r, err := metering.NewReporter(o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || r != nil {
+				t.Fatalf("NewReporter = %v, %v; want an error naming %q", r, err, tt.want)
+			}
+		})
+	}
+	if _, err := metering.NewReporter(ok); err != nil {
+		t.Fatalf("complete options refused: %v", err)
+	}
+	if _, err := metering.NewReporter(metering.ReporterOptions{Ledger: struct{ metering.Ledger }{l}, Locker: l,
+		Sender: client, Resource: resource, PlanID: plan, Dimensions: []string{dim}}); err != nil {
+		t.Fatalf("a ledger with a separate locker refused: %v", err)
+	}
+}
+
+// batchSpy records the dimensions of every batch it forwards.
+type batchSpy struct {
+	metering.Sender
+	batches [][]string
+}
+
+func (s *batchSpy) SendBatch(ctx context.Context, events []metering.UsageEvent) (metering.BatchResult, error) {
+	var dims []string
+	for _, e := range events {
+		dims = append(dims, e.Dimension)
+	}
+	s.batches = append(s.batches, dims)
+	return s.Sender.SendBatch(ctx, events)
+}
+
+// One pass reports the closed hours of every dimension of the plan, mixed in
+// batches of at most 25, each hour of each dimension billed once.
+func TestPassReportsEveryDimension(t *testing.T) {
+	c := &clock{t: start}
+	dims := []string{"pervote", "gb-stored", "api-calls"}
+	l := meteringtest.NewLedger(c.Now)
+	emu := emulator.New(emulator.Options{Plans: map[string][]string{plan: dims}, Resources: []string{resource}, Now: c.Now})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	client, err := metering.NewClient(srv.URL+"/api", metering.StaticToken("t"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &batchSpy{Sender: client}
+	r, err := metering.NewReporter(metering.ReporterOptions{Ledger: l, Sender: spy, Resource: resource, PlanID: plan,
+		Dimensions: dims, Grace: 5 * time.Minute, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{}
+	for h := range 10 {
+		for i, d := range dims {
+			q := float64(h+1) * []float64{1, 0.25, 1000}[i] // a fractional unit among them
+			l.Count(d, start.Add(time.Duration(h)*time.Hour+time.Minute), q)
+			want[d+start.Add(time.Duration(h)*time.Hour).Format(time.RFC3339)] = q
+		}
+	}
+	c.Set(start.Add(10*time.Hour + 10*time.Minute))
+	res, err := r.Pass(t.Context())
+	if err != nil || res.Accepted != 30 || res.Pending != 0 || res.Failed != 0 {
+		t.Fatalf("pass = %+v, %v", res, err)
+	}
+	if len(spy.batches) != 2 || len(spy.batches[0]) != metering.MaxBatch || len(spy.batches[1]) != 5 {
+		t.Fatalf("batches %v: want 25 then 5", spy.batches)
+	}
+	mixed := false
+	for _, b := range spy.batches {
+		mixed = mixed || slices.ContainsFunc(b, func(d string) bool { return d != b[0] })
+	}
+	if !mixed {
+		t.Errorf("no batch mixed dimensions: %v", spy.batches)
+	}
+	got := map[string]float64{}
+	for _, e := range emu.Events() {
+		k := e.Dimension + e.EffectiveStartTime.Format(time.RFC3339)
+		if _, dup := got[k]; dup {
+			t.Fatalf("%s billed twice", k)
+		}
+		got[k] = e.Quantity
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("billed %v, counted %v", got, want)
+	}
+	for _, d := range dims {
+		recs, _ := l.Records(t.Context(), d)
+		for _, rec := range recs {
+			if rec.Hour.Before(start.Add(10*time.Hour)) && (rec.State != metering.StateAccepted || rec.Dimension != d) {
+				t.Errorf("%s %s: %+v", d, rec.Hour, rec)
+			}
+		}
+	}
+	if _, err := r.Settle(t.Context(), "other", start, metering.VerdictCarry, "x", "ops"); err == nil ||
+		!strings.Contains(err.Error(), "not a dimension") {
+		t.Errorf("Settle of a dimension not reported: %v", err)
+	}
 }

@@ -29,9 +29,8 @@ func TestScheduleFollowsTheReportersClock(t *testing.T) {
 		var mu sync.Mutex
 		var starts []time.Time
 		passes := make(chan struct{}, 16)
-		r := metering.NewReporter(metering.ReporterOptions{
-			Ledger: w.store, Sender: w.client, Resource: resource, PlanID: plan, Dimension: dim,
-			Now: clk.Now, Observe: func(res metering.PassResult) {
+		r := w.newReporter(metering.ReporterOptions{
+			Ledger: w.store, Now: clk.Now, Observe: func(res metering.PassResult) {
 				mu.Lock()
 				starts = append(starts, res.Start)
 				mu.Unlock()

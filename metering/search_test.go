@@ -174,8 +174,18 @@ func runSchedule(seed uint64) error {
 		return err
 	}
 	reporter := func(l metering.Ledger) *metering.Reporter {
-		return metering.NewReporter(metering.ReporterOptions{Ledger: l, Sender: client, Resource: resource, PlanID: plan,
-			Dimension: dim, Grace: 5 * time.Minute, Now: c.Now})
+		o := metering.ReporterOptions{Ledger: l, Sender: client, Resource: resource, PlanID: plan,
+			Dimensions: []string{dim}, Grace: 5 * time.Minute, Now: c.Now}
+		if lk, ok := l.(metering.Locker); ok {
+			o.Locker = lk
+		} else {
+			o.Locker = ledger
+		}
+		r, err := metering.NewReporter(o)
+		if err != nil {
+			panic(err)
+		}
+		return r
 	}
 	second = func() { _, _ = reporter(unlocked{ledger}).Pass(context.Background()) }
 
@@ -205,7 +215,7 @@ func runSchedule(seed uint64) error {
 			if r.State == metering.StateMismatch {
 				return fmt.Errorf("hour %s: mismatch, the service holds more than was counted: %+v", r.Hour, r)
 			}
-			if final && metering.Closed(c.Now(), 5*time.Minute, r.Hour) && (!r.State.Settled() || r.Due() != 0) {
+			if final && !r.Hour.Add(time.Hour+5*time.Minute).After(c.Now()) && (!r.State.Settled() || r.Due() != 0) {
 				return fmt.Errorf("hour %s not settled after healing: %+v", r.Hour, r)
 			}
 		}
@@ -265,7 +275,7 @@ func runSchedule(seed uint64) error {
 		if held[r.Hour] {
 			v = metering.VerdictAccepted
 		}
-		if _, err := reporter(ledger).Settle(context.Background(), r.Hour, v, "checked in Partner Center", "ops"); err != nil {
+		if _, err := reporter(ledger).Settle(context.Background(), dim, r.Hour, v, "checked in Partner Center", "ops"); err != nil {
 			return fmt.Errorf("settle %s: %w", r.Hour, err)
 		}
 	}

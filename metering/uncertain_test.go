@@ -138,7 +138,7 @@ func (h *hostile) Do(req *http.Request) (*http.Response, error) {
 // hostileWorlds runs f on both stores and both check orders, with
 // transport set as the client's.
 func hostileWorlds(t *testing.T, h func() *hostile, f func(t *testing.T, w *world, h *hostile)) {
-	for _, kind := range []string{"redis", "bolt"} {
+	for _, kind := range storeKinds {
 		for _, dupFirst := range []bool{false, true} {
 			name := kind + "/window-first"
 			if dupFirst {
@@ -256,8 +256,7 @@ func TestLostAnswerThenTokenFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := metering.NewReporter(metering.ReporterOptions{Ledger: w.store, Sender: client, Resource: resource, PlanID: plan,
-			Dimension: dim, Grace: 5 * time.Minute, Now: w.clock.Now})
+		r := w.newReporter(metering.ReporterOptions{Ledger: w.store, Sender: client, Grace: 5 * time.Minute})
 		w.vote(start.Add(time.Minute), 12)
 		w.clock.Set(start.Add(time.Hour + 5*time.Minute))
 		w.pass(r)
@@ -383,8 +382,7 @@ func TestOperatorSettlesAnUnresolvedHour(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := metering.NewReporter(metering.ReporterOptions{Ledger: w.store, Sender: client, Resource: resource, PlanID: plan,
-			Dimension: dim, Grace: 5 * time.Minute, Now: w.clock.Now})
+		r := w.newReporter(metering.ReporterOptions{Ledger: w.store, Sender: client, Grace: 5 * time.Minute})
 		w.vote(start.Add(time.Minute), 9)
 		w.clock.Set(start.Add(time.Hour + 5*time.Minute))
 		w.pass(r)
@@ -398,14 +396,14 @@ func TestOperatorSettlesAnUnresolvedHour(t *testing.T) {
 		if rec := recs[0]; rec.State != metering.StateUnresolved || !strings.Contains(rec.Unresolved, "no usage") {
 			t.Fatalf("hour: %+v", rec)
 		}
-		if _, err := r.Settle(context.Background(), start, metering.VerdictCarry, "", "ops"); err == nil {
+		if _, err := r.Settle(context.Background(), dim, start, metering.VerdictCarry, "", "ops"); err == nil {
 			t.Error("a settlement without a reason was taken")
 		}
-		rec, err := r.Settle(context.Background(), start, metering.VerdictCarry, "Partner Center shows no usage on 2026-11-20", "ops@example.com")
+		rec, err := r.Settle(context.Background(), dim, start, metering.VerdictCarry, "Partner Center shows no usage on 2026-11-20", "ops@example.com")
 		if err != nil || rec.State != metering.StateExpired || rec.CarriedOut != 9 || rec.ResolvedBy != "ops@example.com" {
 			t.Fatalf("Settle = %+v, %v", rec, err)
 		}
-		if _, err := r.Settle(context.Background(), start, metering.VerdictAccepted, "again", "ops"); err == nil || !strings.Contains(err.Error(), "already settled") {
+		if _, err := r.Settle(context.Background(), dim, start, metering.VerdictAccepted, "again", "ops"); err == nil || !strings.Contains(err.Error(), "already settled") {
 			t.Errorf("settling a settled hour: %v", err)
 		}
 		w.settle(r)

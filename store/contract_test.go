@@ -24,7 +24,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 	metering.Ledger
-	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
+	metering.Locker
 }
 
 var (

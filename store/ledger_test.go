@@ -25,7 +25,7 @@ func TestBoltLedger(t *testing.T) {
 }
 
 func harness(s Store) meteringtest.Harness {
-	return meteringtest.Harness{Ledger: s, Dimension: DefaultDimension, Count: func(ctx context.Context, at time.Time, n int) error {
+	return meteringtest.Harness{Ledger: s, Locker: s, Dimension: DefaultDimension, Count: func(ctx context.Context, at time.Time, n int) error {
 		for range n {
 			if _, err := s.Vote(ctx, "Cats", at); err != nil {
 				return err
