@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,7 +79,7 @@ func (m *Main) newMetering(ledger metering.Ledger, observe func(metering.PassRes
 		fallthrough
 	default:
 		if unsetValue(resource) || unsetValue(plan) {
-			if !endpointOnThisMachine(endpoint) {
+			if !metering.IsLocalEndpoint(endpoint) {
 				// The fake local resource must never leave the machine: the
 				// real service, or a stranger's, would be told of it.
 				s.mode, s.detail = modePaused, noResourceReason(endpoint)
@@ -134,13 +133,6 @@ func noResourceReason(endpoint string) string {
 	return "EXTENSION_RESOURCE_ID and PLAN_ID (chart keys global.azure.extension.resourceId and " +
 		"global.azure.marketplace.planId) must both be set to report to " + endpoint +
 		"; the local demo resource is reported only to an emulator on this machine. Usage is counted and kept."
-}
-
-// endpointOnThisMachine reports whether the Metering API endpoint is a
-// loopback address.
-func endpointOnThisMachine(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	return err == nil && config.IsLoopback(u.Hostname())
 }
 
 // emulatorStateFile, in the data directory, keeps the built-in emulator's

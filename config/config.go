@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/azure-vote/azure-vote/metering"
 )
 
 // Placeholder is what the chart's values hold until Azure fills them in at
@@ -268,7 +269,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("METERING_DIMENSION=%q: a dimension id has no spaces, slashes or colons", m.Dimension)
 	}
 	if m.Endpoint != "" {
-		if err := validateEndpoint(m.Endpoint); err != nil {
+		if err := metering.CheckEndpoint(m.Endpoint); err != nil {
 			return fmt.Errorf("METERING_ENDPOINT=%q: %v", redactedURL(m.Endpoint), err)
 		}
 	}
@@ -312,31 +313,6 @@ func validateDemoSpeed(speed float64, m Metering) error {
 	return nil
 }
 
-// validateEndpoint accepts https anywhere and plain http only on loopback:
-// a bearer token must never cross a network in clear.
-func validateEndpoint(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return errors.New("not an absolute URL")
-	}
-	if u.User != nil {
-		return errors.New("must not carry user information: the API takes a bearer token from the identity")
-	}
-	if !strings.HasSuffix(u.Path, "/api") {
-		return errors.New("the base URL must end in /api")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if IsLoopback(u.Hostname()) {
-			return nil
-		}
-		return errors.New("plain http is allowed only to loopback addresses")
-	}
-	return fmt.Errorf("scheme %q: use https", u.Scheme)
-}
-
 // redactedURL is s for an error message, without its user information,
 // also when s does not parse: a URL's userinfo is a password.
 func redactedURL(s string) string {
@@ -351,15 +327,6 @@ func redactedURL(s string) string {
 		return scheme + "://xxxxx" + rest[strings.LastIndex(rest, "@"):]
 	}
 	return "(not shown: it holds user information)"
-}
-
-// IsLoopback reports whether host names this machine.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parser collects the first error while reading variables.

@@ -64,13 +64,12 @@ type Client struct {
 }
 
 // NewClient returns a client of the API at endpoint, the base URL that the
-// operation names follow (DefaultEndpoint, or an emulator's ".../api").
-// Tokens come from cred for Scope. The endpoint must be https, or http on a
-// loopback host (127.0.0.0/8, ::1, localhost) for a local emulator.
+// operation names follow (DefaultEndpoint, or an emulator's ".../api"), as
+// CheckEndpoint accepts it. Tokens come from cred for Scope.
 func NewClient(endpoint string, cred azcore.TokenCredential, o *ClientOptions) (*Client, error) {
 	base, plainHTTP, err := parseEndpoint(endpoint)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("metering: endpoint: %w", err)
 	}
 	if cred == nil {
 		return nil, errors.New("metering: NewClient: no credential")
@@ -116,8 +115,25 @@ func NewClient(endpoint string, cred azcore.TokenCredential, o *ClientOptions) (
 // Endpoint is the base URL the client calls.
 func (c *Client) Endpoint() string { return c.base.String() }
 
-// parseEndpoint validates endpoint and reports whether it is plain http on a
-// loopback host, the one case where a token may travel without TLS.
+// CheckEndpoint says why endpoint cannot be the base URL of a Client, or
+// returns nil: an absolute URL whose path ends in /api, without user
+// information, query or fragment, over https, or plain http to a loopback
+// host only (a bearer token must never cross a network in clear). The
+// error never repeats the URL: its user information may be a password.
+func CheckEndpoint(endpoint string) error {
+	_, _, err := parseEndpoint(endpoint)
+	return err
+}
+
+// IsLocalEndpoint reports whether endpoint is served on this machine (a
+// loopback host): an emulator's, never the service's.
+func IsLocalEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && isLoopback(u.Hostname())
+}
+
+// parseEndpoint checks endpoint (see CheckEndpoint) and reports whether it
+// is plain http on a loopback host.
 func parseEndpoint(endpoint string) (*url.URL, bool, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
@@ -126,25 +142,21 @@ func parseEndpoint(endpoint string) (*url.URL, bool, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, false, fmt.Errorf("metering: endpoint: %w", err)
-	}
-	// Errors show the endpoint without its user information, the user
-	// name included: a token is sometimes put there.
-	shown := *u
-	if u.User != nil {
-		shown.User = url.User("xxxxx")
+		return nil, false, err
 	}
 	switch {
 	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: want an absolute https URL such as %s", shown.String(), DefaultEndpoint)
+		return nil, false, fmt.Errorf("want an absolute https URL such as %s", DefaultEndpoint)
 	case u.User != nil:
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not carry user information", shown.String())
+		return nil, false, errors.New("must not carry user information: the API takes a bearer token")
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, false, fmt.Errorf("metering: endpoint %q: must not have a query or fragment", shown.String())
+		return nil, false, errors.New("must not have a query or fragment")
+	case !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/api"):
+		return nil, false, errors.New("the base URL must end in /api")
 	}
 	plain := u.Scheme == "http"
 	if plain && !isLoopback(u.Hostname()) {
-		return nil, false, fmt.Errorf("metering: endpoint %q: plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)", shown.String())
+		return nil, false, errors.New("plain http would expose the bearer token; use https (http is allowed only for a loopback emulator)")
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""

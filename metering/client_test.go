@@ -938,3 +938,22 @@ func TestObserveTry(t *testing.T) {
 		t.Fatalf("tries seen %v, want %v", seen, want)
 	}
 }
+
+// CheckEndpoint is NewClient's own check, so an application can refuse a
+// bad endpoint at start with the same rules; it never repeats the URL.
+func TestCheckEndpointAgreesWithNewClient(t *testing.T) {
+	for _, ep := range []string{metering.DefaultEndpoint, "http://127.0.0.1:8090/api", "https://metering.example/v1",
+		"http://10.0.0.7/api", "https://user:s3cret@metering.example/api", "not a url", ""} {
+		_, cerr := metering.NewClient(ep, metering.StaticToken("t"), nil)
+		err := metering.CheckEndpoint(ep)
+		if (err == nil) != (cerr == nil) {
+			t.Errorf("%q: CheckEndpoint %v, NewClient %v", ep, err, cerr)
+		}
+		if err != nil && (strings.Contains(err.Error(), "s3cret") || ep != "" && strings.Contains(err.Error(), ep)) {
+			t.Errorf("%q: the error repeats the URL: %v", ep, err)
+		}
+	}
+	if !metering.IsLocalEndpoint("http://[::1]:8090/api") || metering.IsLocalEndpoint(metering.DefaultEndpoint) {
+		t.Error("IsLocalEndpoint")
+	}
+}
