@@ -19,6 +19,7 @@ import (
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 	"github.com/azure-vote/azure-vote/store"
 )
 
@@ -186,19 +187,6 @@ func (b *browser) noConsoleErrors() {
 	}
 }
 
-// testClock is the app's clock, moved by the test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // startMainAt runs the app as startMain does, on the clock now.
 func startMainAt(t *testing.T, env map[string]string, now func() time.Time) *Main {
 	t.Helper()
@@ -226,7 +214,7 @@ func TestBrowserVotingAndUsage(t *testing.T) {
 	b := newBrowser(t)
 	// The store judges retention by the wall clock, so the app's clock
 	// starts at the wall clock's hour.
-	clk := &testClock{t: metering.HourOf(time.Now()).Add(20 * time.Minute)}
+	clk := meteringtest.NewClock(metering.HourOf(time.Now()).Add(20 * time.Minute))
 	t0 := clk.Now()
 	dir := t.TempDir()
 	env := map[string]string{

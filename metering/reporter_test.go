@@ -28,16 +28,6 @@ const (
 	dim      = "pervote"
 )
 
-// clock is the fake time shared by votes, the reporter, the store and the emulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-
 // testStore is a ledger with its lock.
 type testStore interface {
 	metering.Ledger
@@ -48,7 +38,7 @@ type testStore interface {
 // and a client with fast retries.
 type world struct {
 	t      testing.TB
-	clock  *clock
+	clock  *meteringtest.Clock
 	store  testStore
 	count  func(at time.Time, n int) error // counts usage as the application does
 	emu    *emulator.Emulator
@@ -76,7 +66,7 @@ type worldOption func(*emulator.Options, *metering.ClientOptions)
 // the clock at start.
 func newWorld(tb testing.TB, kind string, opts ...worldOption) *world {
 	tb.Helper()
-	c := &clock{t: start}
+	c := meteringtest.NewClock(start)
 	var (
 		st    testStore
 		count func(at time.Time, n int) error
@@ -684,7 +674,7 @@ func (s *batchSpy) SendBatch(ctx context.Context, events []metering.UsageEvent) 
 // One pass reports the closed hours of every dimension of the plan, mixed in
 // batches of at most 25, each hour of each dimension billed once.
 func TestPassReportsEveryDimension(t *testing.T) {
-	c := &clock{t: start}
+	c := meteringtest.NewClock(start)
 	dims := []string{"pervote", "gb-stored", "api-calls"}
 	l := meteringtest.NewLedger(c.Now)
 	emu := emulator.New(emulator.Options{Plans: map[string][]string{plan: dims}, Resources: []string{resource}, Now: c.Now})

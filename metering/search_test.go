@@ -104,7 +104,7 @@ func inProcess(h http.Handler) func(*http.Request) (*http.Response, error) {
 // runSchedule plays one random schedule and returns the first violation.
 func runSchedule(seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0xb111))
-	c := &clock{t: start}
+	c := meteringtest.NewClock(start)
 	ledger := meteringtest.NewLedger(c.Now)
 	// The service's clock is off from ours by up to 20 minutes either way.
 	skew := time.Duration(rng.IntN(41)-20) * time.Minute

@@ -83,7 +83,7 @@ func TestBatchItems(t *testing.T) {
 	const expired = "The effective time provided is has expired or is in future."
 	e := newEnv(t, strictOptions())
 	earlier := decode[metering.EventResult](t, e.post(t, "usageEvent", event("dimension", "perhour", "quantity", 3)))
-	e.clock.Advance(1)
+	e.clock.Add(1)
 
 	items := []struct {
 		name          string

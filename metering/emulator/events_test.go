@@ -15,6 +15,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
 
 // strictOptions know their plans and resources.
@@ -182,7 +183,7 @@ func TestUsageEventDuplicate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, strictOptions())
 			first := decode[metering.EventResult](t, e.post(t, "usageEvent", event("effectiveStartTime", "2026-11-22T09:15:00Z")))
-			e.clock.Advance(10 * time.Minute)
+			e.clock.Add(10 * time.Minute)
 
 			r := e.post(t, "usageEvent", tc.second)
 			if !tc.dup {
@@ -223,7 +224,7 @@ func TestWindowAndDuplicateOrder(t *testing.T) {
 			o.DuplicateBeforeWindow = dupFirst
 			e := newEnv(t, o)
 			first := decode[metering.EventResult](t, e.post(t, "usageEvent", event()))
-			e.clock.Advance(48 * time.Hour)
+			e.clock.Add(48 * time.Hour)
 
 			r := e.post(t, "usageEvent", event("quantity", 1))
 			if dupFirst {
@@ -276,7 +277,7 @@ func TestProcessingDelay(t *testing.T) {
 	if len(rows) != 1 || rows[0].ReconStatus != metering.ReconSubmitted || rows[0].ProcessedQuantity != 0 || rows[0].SubmittedQuantity != 5 {
 		t.Fatalf("rows before processing = %+v", rows)
 	}
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	rows = decode[[]metering.UsageRecord](t, e.do(t, http.MethodGet, query, ""))
 	if len(rows) != 1 || rows[0].ReconStatus != metering.ReconAccepted || rows[0].ProcessedQuantity != 5 {
 		t.Fatalf("rows after processing = %+v", rows)
@@ -288,7 +289,7 @@ func TestProcessingDelay(t *testing.T) {
 func TestStateFileSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.jsonl")
 	o := strictOptions()
-	c := &clock{now: start()}
+	c := meteringtest.NewClock(start())
 	o.Now, o.StateFile = c.Now, path
 	emu, err := emulator.Open(o)
 	if err != nil {

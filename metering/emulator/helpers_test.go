@@ -7,12 +7,12 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
 
 const (
@@ -26,29 +26,11 @@ const (
 // start is the emulator's "now" at the beginning of each test.
 func start() time.Time { return time.Date(2026, 11, 22, 10, 17, 0, 0, time.UTC) }
 
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is an emulator served over real HTTP.
 type env struct {
 	emu   *emulator.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *meteringtest.Clock
 	base  string // <server>/api
 }
 
@@ -59,7 +41,7 @@ func plans() map[string][]string {
 
 func newEnv(t *testing.T, o emulator.Options) *env {
 	t.Helper()
-	c := &clock{now: start()}
+	c := meteringtest.NewClock(start())
 	if o.Now == nil {
 		o.Now = c.Now
 	}
