@@ -31,7 +31,10 @@ var base = time.Date(2026, 11, 22, 8, 15, 0, 0, time.UTC)
 // TestLedger checks that a metering.Ledger implementation keeps the
 // contract the reporter relies on: records read with the usage counted,
 // compare-and-set updates, carries in one step, a range read that forgets
-// nothing, and an exclusive lock. open returns a new, empty ledger whose
+// nothing, and an exclusive lock; then it runs a Reporter over the ledger
+// against the emulator, through a lost answer and an hour past the
+// window, and checks that every hour is billed once. open returns a new,
+// empty ledger whose
 // housekeeping reads the time from now (lock expiry may use real time).
 // Run it from the implementation's tests:
 //
@@ -413,6 +416,8 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 			t.Error(err)
 		}
 	})
+
+	testReporting(t, open)
 }
 
 // suite is one ledger under test.
