@@ -155,4 +155,3 @@ func testReporting(t *testing.T, open func(t *testing.T, now func() time.Time) H
 		r.billedOnce()
 	})
 }
-

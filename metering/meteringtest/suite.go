@@ -34,8 +34,8 @@ var base = time.Date(2026, 11, 22, 8, 15, 0, 0, time.UTC)
 // nothing, and an exclusive lock; then it runs a Reporter over the ledger
 // against the emulator, through a lost answer and an hour past the
 // window, and checks that every hour is billed once. open returns a new,
-// empty ledger whose
-// housekeeping reads the time from now (lock expiry may use real time).
+// empty ledger whose housekeeping reads the time from now (lock expiry may
+// use real time).
 // Run it from the implementation's tests:
 //
 //	func TestLedger(t *testing.T) { meteringtest.TestLedger(t, openMine) }
