@@ -735,13 +735,16 @@ func MayHaveArrived(err error) bool {
 	if err == nil {
 		return false
 	}
-	if _, ok := errors.AsType[*TransportError](err); ok {
+	var te *TransportError
+	if errors.As(err, &te) {
 		return true
 	}
-	if e, ok := errors.AsType[*APIError](err); ok {
-		return e.Unanswered > 0 || !definitive(e.StatusCode)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Unanswered > 0 || !definitive(ae.StatusCode)
 	}
-	if _, ok := errors.AsType[*BatchSizeError](err); ok {
+	var be *BatchSizeError
+	if errors.As(err, &be) {
 		return false
 	}
 	return !errors.Is(err, ErrToken) && !errors.Is(err, ErrNotSent)

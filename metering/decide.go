@@ -160,7 +160,7 @@ func applyOutcome(rec Record, o outcome) Record {
 			rec.State = StatePending
 			return rec
 		}
-		if te, ok := errors.AsType[*TransportError](o.Err); ok && te.StatusCode != 0 {
+		if te := (*TransportError)(nil); errors.As(o.Err, &te) && te.StatusCode != 0 {
 			// The service answered, and what it said cannot be read.
 			return untrusted(rec, rec.LastError)
 		}

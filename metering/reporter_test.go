@@ -377,7 +377,8 @@ func TestTwoReportersAtOnce(t *testing.T) {
 			w.clock.Set(hour.Add(time.Hour + 5*time.Minute))
 			var wg sync.WaitGroup
 			for _, r := range []*metering.Reporter{a, b, a, b} {
-				wg.Go(func() { _, _ = r.Pass(context.Background()) })
+				wg.Add(1)
+				go func() { defer wg.Done(); _, _ = r.Pass(context.Background()) }()
 			}
 			wg.Wait()
 		}

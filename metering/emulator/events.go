@@ -330,7 +330,7 @@ func readBody(w http.ResponseWriter, r *http.Request, target string) ([]byte, *a
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 			return nil, &answer{http.StatusRequestEntityTooLarge, &metering.ErrorDetail{Code: "RequestEntityTooLarge", Target: target,
 				Message: "The request body is larger than " + strconv.Itoa(MaxBodyBytes) + " bytes."}}
 		}

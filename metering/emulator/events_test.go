@@ -358,7 +358,9 @@ func TestConcurrentSameKey(t *testing.T) {
 	replies := make([]reply, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			ev := jsonOf(t, event("quantity", i+1))
 			op, body := "/usageEvent", ev
 			if i%2 == 1 {
@@ -366,7 +368,7 @@ func TestConcurrentSameKey(t *testing.T) {
 			}
 			r, err := e.try(http.MethodPost, op+"?api-version="+metering.APIVersion, body)
 			replies[i] = reply{batch: i%2 == 1, r: r, err: err}
-		})
+		}()
 	}
 	wg.Wait()
 

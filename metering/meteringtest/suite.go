@@ -249,11 +249,13 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		results := make([]error, racers)
 		var wg sync.WaitGroup
 		for i := range racers {
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				r := rec
 				r.UsageEventID = fmt.Sprint("event-", i)
 				_, results[i] = s.h.Ledger.Update(t.Context(), r)
-			})
+			}()
 		}
 		wg.Wait()
 		won := oneWinner(t, results)
@@ -271,7 +273,8 @@ func TestLedger(t *testing.T, open func(t *testing.T, now func() time.Time) Harn
 		results := make([]error, 2)
 		var wg sync.WaitGroup
 		for i := range results {
-			wg.Go(func() { _, results[i] = s.h.Ledger.Carry(t.Context(), rec, to, 4) })
+			wg.Add(1)
+			go func() { defer wg.Done(); _, results[i] = s.h.Ledger.Carry(t.Context(), rec, to, 4) }()
 		}
 		wg.Wait()
 		oneWinner(t, results)
