@@ -79,7 +79,9 @@ func Build(in Input) Report {
 			rep.Earlier.Failing++
 		}
 	}
-	rep.Reconciliation = reconcile(window, svc, since, now)
+	// Whole days: the service counts per day, so the hours of the first
+	// day before the window count too.
+	rep.Reconciliation = reconcile(in.History, svc, since, now)
 	return rep
 }
 

@@ -287,3 +287,24 @@ type brokenLedger struct{ usage.Ledger }
 func (brokenLedger) History(context.Context, string, time.Time) ([]metering.Record, error) {
 	return nil, errUnreadable
 }
+
+// The window's first day is compared whole: the service counts per day,
+// so the ledger's hours of that day before the window count too.
+func TestViewReconcilesTheFirstDayWhole(t *testing.T) {
+	f := newFixture(t, emulator.Options{})
+	early := f.hourAgo(3) // 2026-11-22 05:00
+	f.ledger.Count(dim, early, 4)
+	f.report(t, resource, early, 4)
+	// A day later the window's first hour is 09:00 of that day.
+	f.clock.Add(24 * time.Hour)
+	rep, err := f.view(usage.Options{Events: f.client}).Report(context.Background(), f.hourAgo(23))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Hours) != 0 || rep.Totals.Counted != 0 {
+		t.Errorf("hours before the window shown: %+v", rep.Hours)
+	}
+	if d := rep.Reconciliation[0]; !d.Day.Equal(metering.DayOf(early)) || d.Billed != 4 || d.Submitted != 4 || d.Hours != 1 || d.Status != usage.DayMatch {
+		t.Errorf("the first day %+v", d)
+	}
+}
