@@ -19,6 +19,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/web"
 )
@@ -28,7 +29,7 @@ import (
 type Store interface {
 	web.VoteStore
 	metering.Ledger
-	ledgerHistory
+	usage.Ledger // the usage page's reads
 	Close() error
 }
 
@@ -50,7 +51,7 @@ type Main struct {
 	store       Store
 	redisPrefix string // of the store's keys, when it is Redis
 	metering    *meteringSetup
-	usage       *usageView
+	usage       *usageSource
 	stopJobs    context.CancelFunc
 	jobsDone    func()
 	server      *http.Server
@@ -94,18 +95,19 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Now = clock.Now
 		m.Logger.Info("demo clock", "speed", demoSpeed, "now", clock.Now())
 	}
-	m.usage = newUsageView(st, m.Config.Metering, demoSpeed, m.Now)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
+	// No pass runs before Schedule, below: m.usage is set by then.
 	ms, err := m.newMetering(st, func(res metering.PassResult) {
-		m.usage.observe(res)
+		m.usage.view.Observe(res)
 		metrics.ObservePass(res)
 	}, metrics.ObserveAPICall)
 	if err != nil {
 		return err
 	}
-	m.metering, m.usage.setup = ms, ms
+	m.metering = ms
+	m.usage = newUsageSource(st, ms, m.Config.Metering, demoSpeed, m.Now)
 
 	title := m.Config.Title
 	if m.Config.ShowHost {

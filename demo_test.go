@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store/redistest"
 	"github.com/azure-vote/azure-vote/web"
 )
@@ -86,7 +87,7 @@ func votedHour(now time.Time, page string) time.Time {
 	return h
 }
 
-func hourIndex(hours []web.HourRow, h time.Time) int {
+func hourIndex(hours []usage.Hour, h time.Time) int {
 	for i, r := range hours {
 		if r.Hour.Equal(h) {
 			return i
@@ -95,13 +96,13 @@ func hourIndex(hours []web.HourRow, h time.Time) int {
 	return -1
 }
 
-func dayOf(days []web.ReconDay, d time.Time) web.ReconDay {
+func dayOf(days []usage.Day, d time.Time) usage.Day {
 	for _, x := range days {
 		if x.Day.Equal(d) {
 			return x
 		}
 	}
-	return web.ReconDay{}
+	return usage.Day{}
 }
 
 // A demo restarted goes on after its last hour rather than voting into
@@ -207,11 +208,12 @@ func BenchmarkUsageViewRefusedEndpoint(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	now := time.Now()
+	since := metering.HourOf(time.Now()).Add(-23 * time.Hour)
 	for b.Loop() {
-		m.usage.cached = nil
-		if svc := m.usage.service(context.Background(), metering.DayOf(now), now); !strings.Contains(svc.Error, "connection refused") {
-			b.Fatalf("error %q", svc.Error)
+		// A new source each time: its view has no answer cached.
+		src := newUsageSource(m.store, m.metering, m.Config.Metering, 0, time.Now)
+		if u, err := src.Usage(context.Background(), since); err != nil || !strings.Contains(u.Report.Service.Error, "connection refused") {
+			b.Fatalf("error %v, service %q", err, u.Report.Service.Error)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 // demoClock is the clock of DEMO_SPEED: from origin, it runs speed times
@@ -36,7 +37,7 @@ func (c *demoClock) Now() time.Time {
 // ran ahead of the wall clock, the hour after its last one, so that a
 // restart goes on from where the demo was instead of voting into hours it
 // has already reported.
-func demoOrigin(ctx context.Context, ledger ledgerHistory, dim string, now time.Time) time.Time {
+func demoOrigin(ctx context.Context, ledger usage.Ledger, dim string, now time.Time) time.Time {
 	recs, err := ledger.History(ctx, dim, now.Add(-24*time.Hour))
 	if err != nil || len(recs) == 0 {
 		return now

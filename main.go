@@ -55,13 +55,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintln(stderr, "azure-vote", version)
 		return nil
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, commandsHelp)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	return fmt.Errorf("unknown command %q\n%s", cmd, commandsHelp)
 }
 
-const usage = `usage:
+const commandsHelp = `usage:
   azure-vote                        serve the vote app (settings from the environment, see README)
   azure-vote report                 run one metering pass with the same lock and ledger, then exit
   azure-vote settle HOUR --as accepted|carry --reason "..." [--by NAME]

@@ -67,7 +67,7 @@ func votesAndReport(t *testing.T, addr, prefix string) {
 		"REDIS": addr, "METERING_ENDPOINT": api.URL + "/api",
 		"EXTENSION_RESOURCE_ID": resource, "PLAN_ID": "basic",
 	})
-	var u web.Usage
+	var u web.UsageReport
 	waitFor(t, "the pass at start", func() bool {
 		_, body := get(t, m.URL()+"/api/usage")
 		return json.Unmarshal([]byte(body), &u) == nil && !u.LastReport.IsZero()

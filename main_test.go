@@ -21,6 +21,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/store/redistest"
 	"github.com/azure-vote/azure-vote/web"
@@ -191,7 +192,7 @@ func TestStartReportsPastHoursOnce(t *testing.T) {
 		"EXTENSION_RESOURCE_ID": resource, "PLAN_ID": "basic", "CLIENT_ID": "DONOTMODIFY",
 	}
 	m, logs := startMain(t, env)
-	var u web.Usage
+	var u web.UsageReport
 	waitFor(t, "the pass at start", func() bool {
 		_, body := get(t, m.URL()+"/api/usage")
 		return json.Unmarshal([]byte(body), &u) == nil && !u.LastReport.IsZero()
@@ -261,8 +262,8 @@ func TestLocalEmulatorKeepsEventsAcrossRestarts(t *testing.T) {
 	}
 	st.Close()
 	env := map[string]string{"DATA_DIR": dir}
-	service := func(m *Main) web.Service {
-		var u web.Usage
+	service := func(m *Main) usage.Service {
+		var u web.UsageReport
 		waitFor(t, "the pass at start and the service's records", func() bool {
 			_, body := get(t, m.URL()+"/api/usage")
 			return json.Unmarshal([]byte(body), &u) == nil && !u.LastReport.IsZero() && len(u.Service.Records) > 0

@@ -8,18 +8,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/google/uuid"
 	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/web"
 )
 
@@ -183,14 +180,6 @@ func (s *meteringSetup) close() error {
 	return s.emulator.Stop(ctx)
 }
 
-// Bounds of the reconciliation with the service: the page asks GET
-// usageEvents at most once a minute (a failure is retried sooner), and
-// a pass that reported something makes it ask again.
-const (
-	serviceTTL      = time.Minute
-	serviceErrorTTL = 15 * time.Second
-)
-
 // viewRetry is the retry policy of the usage page's call to the service.
 func viewRetry() policy.RetryOptions {
 	return policy.RetryOptions{
@@ -198,213 +187,54 @@ func viewRetry() policy.RetryOptions {
 	}
 }
 
-// usageView answers the usage page from the ledger, the service's own
-// record (GET usageEvents) and the rate card.
-type usageView struct {
+// quickEvents asks the service's records for the usage page. A person
+// waits for this call: one quick retry, not the reporter's minute of
+// backoff, so that an endpoint refusing connections is answered as such at
+// once instead of as the deadline running out.
+type quickEvents struct{ client *metering.Client }
+
+func (q quickEvents) UsageEvents(ctx context.Context, query metering.UsageQuery) ([]metering.UsageRecord, error) {
+	return q.client.UsageEvents(policy.WithRetryOptions(ctx, viewRetry()), query)
+}
+
+// usageSource answers the usage page: the metering kit's report of the
+// ledger, the service and the rate card, and how reporting is set up.
+type usageSource struct {
+	view     *usage.View
 	setup    *meteringSetup
-	ledger   ledgerHistory
-	dim      string
-	pricing  config.Pricing
-	currency string
 	schedule cron.Schedule // nil: no schedule to tell the next pass by
-	speed    float64       // of the demo clock; 0 for the wall clock
-	now      func() time.Time
-
-	mu     sync.Mutex
-	last   time.Time // end of the last pass that held the lock
-	passes int       // passes that held the lock; a new one outdates the cache
-
-	// fetching is held while the service is asked or its cache read, so
-	// that viewers arriving together make one call.
-	fetching chan struct{}
-	cached   *serviceAnswer
+	currency string
+	speed    float64 // of the demo clock; 0 for the wall clock
 }
 
-// serviceAnswer is one answer of GET usageEvents, as cached.
-type serviceAnswer struct {
-	from   time.Time // first day asked for
-	at     time.Time
-	passes int
-	svc    web.Service
-}
-
-// ledgerHistory is the ledger as the usage page reads it: every hour of a
-// range, settled ones included (Records leaves out what the reporter no
-// longer needs).
-type ledgerHistory interface {
-	History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error)
-	// Records are the hours the reporter still works on, however old:
-	// the page counts the failing and unresolved ones before its window.
-	Records(ctx context.Context, dim string) ([]metering.Record, error)
-}
-
-func newUsageView(ledger ledgerHistory, cfg config.Metering, demoSpeed float64, now func() time.Time) *usageView {
+// newUsageSource wires the usage page to the ledger and to the service
+// the setup reports to.
+func newUsageSource(ledger usage.Ledger, setup *meteringSetup, cfg config.Metering, demoSpeed float64, now func() time.Time) *usageSource {
 	sched, _ := cron.ParseStandard(cfg.Schedule) // validated at start
-	return &usageView{
-		ledger: ledger, dim: cfg.Dimension, pricing: cfg.Pricing, currency: cfg.Currency,
-		schedule: sched, speed: demoSpeed, now: now, fetching: make(chan struct{}, 1),
+	o := usage.Options{
+		Ledger: ledger, Dimension: cfg.Dimension, RateCard: cfg.Pricing, Now: now,
+		Resource: setup.resource, PlanID: setup.plan, Unavailable: setup.detail, Timeout: web.ReconcileTimeout,
 	}
+	if setup.client != nil {
+		o.Events = quickEvents{setup.client}
+	}
+	if setup.emulatorInMemory {
+		o.Note = "The built-in emulator keeps its events in memory: after a restart it holds none, and earlier days differ."
+	}
+	return &usageSource{view: usage.NewView(o), setup: setup, schedule: sched, currency: cfg.Currency, speed: demoSpeed}
 }
 
-func (v *usageView) observe(res metering.PassResult) {
-	if !res.Locked {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.last = res.Start.Add(res.Duration)
-	v.passes++
-}
-
-func (v *usageView) Usage(ctx context.Context, since time.Time) (web.Usage, error) {
-	now := v.now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	// One read of the ledger and one question to the service cover the
-	// window and the month.
-	from := metering.DayOf(since)
-	if month.Before(from) {
-		from = month
-	}
-	recs, err := v.ledger.History(ctx, v.dim, from)
+func (s *usageSource) Usage(ctx context.Context, since time.Time) (web.Usage, error) {
+	rep, err := s.view.Report(ctx, since)
 	if err != nil {
 		return web.Usage{}, err
 	}
-	open, err := v.ledger.Records(ctx, v.dim)
-	if err != nil {
-		return web.Usage{}, err
-	}
-	svc := v.service(ctx, from, now)
-
-	hours := slices.DeleteFunc(slices.Clone(recs), func(r metering.Record) bool { return r.Hour.Before(metering.HourOf(since)) })
-	slices.Reverse(hours)
-	v.mu.Lock()
-	last := v.last
-	v.mu.Unlock()
 	u := web.Usage{
-		Mode: v.setup.mode, Detail: v.setup.detail, Resource: v.setup.resource, Plan: v.setup.plan, Endpoint: v.setup.endpoint,
-		Dimension: v.dim, Hours: hours, LastReport: last, Service: svc,
-		Charges: v.charges(recs, svc, month), Currency: v.currency, DemoSpeed: v.speed,
+		Mode: s.setup.mode, Detail: s.setup.detail, Resource: s.setup.resource, Plan: s.setup.plan, Endpoint: s.setup.endpoint,
+		Currency: s.currency, DemoSpeed: s.speed, Report: rep,
 	}
-	if v.setup.reporter != nil && v.schedule != nil {
-		u.NextPass = v.schedule.Next(now)
-	}
-	for _, r := range open {
-		switch {
-		case !r.Hour.Before(metering.HourOf(since)):
-		case r.State == metering.StateUnresolved:
-			u.Earlier.Unresolved++
-		case !r.State.Settled() && r.LastError != "":
-			u.Earlier.Failing++
-		}
+	if s.setup.reporter != nil && s.schedule != nil {
+		u.NextPass = s.schedule.Next(rep.GeneratedAt)
 	}
 	return u, nil
-}
-
-// service asks GET usageEvents what the service recorded from the day
-// from on, or answers from the cache. It never takes longer than
-// web.ReconcileTimeout, and its failures are part of the answer.
-func (v *usageView) service(ctx context.Context, from, now time.Time) web.Service {
-	s := v.setup
-	if s.client == nil {
-		return web.Service{Unavailable: s.detail}
-	}
-	select {
-	case v.fetching <- struct{}{}:
-		defer func() { <-v.fetching }()
-	case <-ctx.Done():
-		return web.Service{Error: "gave up waiting for another view's call: " + ctx.Err().Error()}
-	}
-	v.mu.Lock()
-	passes := v.passes
-	v.mu.Unlock()
-	if c := v.cached; c != nil && !c.from.After(from) && c.passes == passes {
-		ttl := serviceTTL
-		if c.svc.Error != "" {
-			ttl = serviceErrorTTL
-		}
-		if age := now.Sub(c.at); age >= 0 && age < ttl {
-			return c.svc
-		}
-	}
-
-	// Our own correlation id, so that even a call that got no answer can
-	// be found in the service's logs.
-	id := uuid.NewString()
-	callCtx, cancel := context.WithTimeout(metering.WithCorrelationID(ctx, id), web.ReconcileTimeout)
-	defer cancel()
-	// A person waits for this call: one quick retry, not the reporter's
-	// minute of backoff, so that an endpoint refusing connections is
-	// answered as such at once instead of as the deadline running out.
-	callCtx = policy.WithRetryOptions(callCtx, viewRetry())
-	rows, err := s.client.UsageEvents(callCtx, metering.UsageQuery{
-		Start: from, End: now, PlanID: s.plan, Dimension: v.dim, AzureSubscriptionID: metering.SubscriptionOf(s.resource),
-	})
-	svc := web.Service{FetchedAt: now, Records: []metering.UsageRecord{}}
-	if s.emulatorInMemory {
-		svc.Note = "The built-in emulator keeps its events in memory: after a restart it holds none, and earlier days differ."
-	}
-	if err != nil {
-		// The page shows the id on a line of its own.
-		svc.Error = strings.Replace(err.Error(), " (correlation id "+id+")", "", 1)
-		svc.CorrelationID = id
-		if ctx.Err() != nil {
-			return svc // the viewer left; the next one asks again
-		}
-	}
-	// The query cannot ask for one resource: other resources of the plan
-	// are not ours to compare. But the service may name a resource by
-	// another id than the one we send (a usage id for an ARM path); then
-	// all rows of the plan and dimension are the best there is, and the
-	// page says so.
-	for _, r := range rows {
-		if strings.EqualFold(r.UsageResourceID, s.resource) {
-			svc.Records = append(svc.Records, r)
-		}
-	}
-	if len(svc.Records) == 0 && len(rows) > 0 {
-		svc.Records = rows
-		svc.Note = strings.TrimSpace(svc.Note + " The service names the resource differently (" + rows[0].UsageResourceID +
-			"): these are all its rows for plan " + s.plan + " and dimension " + v.dim + ".")
-	}
-	v.cached = &serviceAnswer{from: from, at: now, passes: passes, svc: svc}
-	return svc
-}
-
-// charges estimates this month's bill: the service's totals of the month
-// plus what the ledger has counted and not reported yet. Without the
-// service's totals, the ledger's hours are all there is, and the page says
-// so. Nil when no price is configured.
-func (v *usageView) charges(recs []metering.Record, svc web.Service, month time.Time) *web.Charges {
-	p := v.pricing
-	if !p.Set {
-		return nil
-	}
-	c := &web.Charges{Month: month, Included: p.Included, Price: p.Price, Source: "service"}
-	for _, t := range p.Tiers {
-		c.Tiers = append(c.Tiers, web.PriceTier{From: t.From, Price: t.Price})
-	}
-	answered := svc.Answered()
-	if !answered {
-		c.Source = "ledger"
-	}
-	for _, r := range svc.Records {
-		// What the service accepted; processing only confirms it later,
-		// unless it rejects it.
-		if !r.UsageDate.Before(month) && r.ReconStatus != metering.ReconRejected {
-			c.Billed += r.SubmittedQuantity
-		}
-	}
-	for _, r := range recs {
-		if r.Hour.Before(month) {
-			continue
-		}
-		if !answered {
-			c.Billed += r.Reported
-		}
-		c.Unbilled += max(0, r.Due())
-	}
-	c.Quantity = c.Billed + c.Unbilled
-	c.Billable = p.Billable(c.Quantity)
-	c.Amount = p.Cost(c.Quantity)
-	return c
 }

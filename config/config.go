@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 // Placeholder is what the chart's values hold until Azure fills them in at
@@ -78,50 +79,10 @@ type Metering struct {
 	Schedule   string        // METERING_SCHEDULE: cron spec, UTC
 	Grace      time.Duration // METERING_GRACE: how long after an hour ends before it is reported
 	Currency   string        // METERING_CURRENCY: shown before amounts; empty shows none
-	Pricing    Pricing
+	// Pricing is the rate card of the estimated charges (METERING_PRICE,
+	// METERING_INCLUDED, METERING_TIERS); nil without METERING_PRICE.
+	Pricing *usage.RateCard
 }
-
-// Pricing is the optional rate card for estimated charges.
-type Pricing struct {
-	Set      bool    // METERING_PRICE was given
-	Price    float64 // METERING_PRICE: per unit
-	Included float64 // METERING_INCLUDED: units included in the plan each month
-	// Tiers (METERING_TIERS) lower the price of the units above each
-	// threshold of the month's usage, in ascending order of From.
-	Tiers []Tier
-}
-
-// Tier prices every unit of a month's usage above From at Price.
-type Tier struct {
-	From  float64 // units of the month before the tier starts
-	Price float64 // per unit within the tier
-}
-
-// Cost is the estimated charge of a month's usage: the Included units are
-// free, and every other unit costs the price of the tier it falls in
-// (graduated, as rate cards read: with tiers 1000:0.01 the 1001st unit is
-// the first at 0.01). The included units are the month's first ones.
-func (p Pricing) Cost(quantity float64) float64 {
-	var cost float64
-	from, price := 0.0, p.Price
-	for i := 0; i <= len(p.Tiers); i++ {
-		to := math.Inf(1)
-		if i < len(p.Tiers) {
-			to = p.Tiers[i].From
-		}
-		// The part of [Included, quantity) that lies in this band.
-		if lo, hi := max(from, p.Included), min(to, quantity); hi > lo {
-			cost += (hi - lo) * price
-		}
-		if i < len(p.Tiers) {
-			from, price = p.Tiers[i].From, p.Tiers[i].Price
-		}
-	}
-	return cost
-}
-
-// Billable is the part of a month's usage beyond the included units.
-func (p Pricing) Billable(quantity float64) float64 { return max(0, quantity-p.Included) }
 
 // Local reports whether the app runs its own metering emulator and reports to
 // it: no Marketplace resource and plan were configured and no endpoint chosen.
@@ -205,12 +166,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Schedule:   p.str("METERING_SCHEDULE", DefaultSchedule),
 			Grace:      p.duration("METERING_GRACE", DefaultGrace),
 			Currency:   strings.TrimSpace(getenv("METERING_CURRENCY")),
-			Pricing: Pricing{
-				Set:      strings.TrimSpace(getenv("METERING_PRICE")) != "",
-				Price:    p.quantity("METERING_PRICE"),
-				Included: p.quantity("METERING_INCLUDED"),
-				Tiers:    p.tiers("METERING_TIERS"),
-			},
+			Pricing:    p.rateCard(),
 		},
 	}
 	c.MetricsPort = p.integer("METRICS_PORT", DefaultMetricsPort)
@@ -272,12 +228,6 @@ func (c Config) Validate() error {
 		if err := metering.CheckEndpoint(m.Endpoint); err != nil {
 			return fmt.Errorf("METERING_ENDPOINT=%q: %v", redactedURL(m.Endpoint), err)
 		}
-	}
-	if !m.Pricing.Set && m.Pricing.Included != 0 {
-		return errors.New("METERING_INCLUDED is set without METERING_PRICE")
-	}
-	if !m.Pricing.Set && len(m.Pricing.Tiers) > 0 {
-		return errors.New("METERING_TIERS is set without METERING_PRICE, the price below the first tier")
 	}
 	return nil
 }
@@ -410,21 +360,41 @@ func (p *parser) quantity(name string) float64 {
 	return f
 }
 
+// rateCard reads the rate card: nil without METERING_PRICE, the price
+// below the first tier, which METERING_INCLUDED and METERING_TIERS need.
+func (p *parser) rateCard() *usage.RateCard {
+	card := &usage.RateCard{
+		Price:    p.quantity("METERING_PRICE"),
+		Included: p.quantity("METERING_INCLUDED"),
+		Tiers:    p.tiers("METERING_TIERS"),
+	}
+	switch {
+	case strings.TrimSpace(p.getenv("METERING_PRICE")) != "":
+		return card
+	case p.err != nil:
+	case card.Included != 0:
+		p.err = errors.New("METERING_INCLUDED is set without METERING_PRICE")
+	case len(card.Tiers) > 0:
+		p.err = errors.New("METERING_TIERS is set without METERING_PRICE, the price below the first tier")
+	}
+	return nil
+}
+
 // tiers reads "threshold:price,threshold:price,...", thresholds rising:
 // the price of each unit of the month above the threshold.
-func (p *parser) tiers(name string) []Tier {
+func (p *parser) tiers(name string) []usage.Tier {
 	v := strings.TrimSpace(p.getenv(name))
 	if v == "" {
 		return nil
 	}
-	var tiers []Tier
+	var tiers []usage.Tier
 	for i, item := range strings.Split(v, ",") {
 		from, price, ok := strings.Cut(strings.TrimSpace(item), ":")
 		if !ok {
 			p.fail(name, v, fmt.Sprintf("tier %d (%q) is not threshold:price, e.g. 1000:0.01", i+1, strings.TrimSpace(item)))
 			return nil
 		}
-		t := Tier{From: number(from), Price: number(price)}
+		t := usage.Tier{From: number(from), Price: number(price)}
 		switch {
 		case !(t.From > 0):
 			p.fail(name, v, fmt.Sprintf("tier %d: threshold %q must be a number > 0", i+1, strings.TrimSpace(from)))

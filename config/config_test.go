@@ -2,11 +2,12 @@ package config
 
 import (
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -74,7 +75,7 @@ func TestValues(t *testing.T) {
 	}
 	if !c.ShowHost || c.Port != 9000 || c.LogLevel != slog.LevelDebug || c.Redis != "redis:6379" || c.RedisPrefix != "{v}:" ||
 		c.Metering.Endpoint != "https://example.test/api" || c.Metering.Grace != 10*time.Minute ||
-		!c.Metering.Pricing.Set || c.Metering.Pricing.Price != 0.01 || c.Metering.Pricing.Included != 1000 {
+		c.Metering.Pricing == nil || c.Metering.Pricing.Price != 0.01 || c.Metering.Pricing.Included != 1000 {
 		t.Fatalf("values: %+v", c)
 	}
 }
@@ -178,45 +179,14 @@ func TestTiers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Tier{{From: 1000, Price: 0.01}, {From: 10000, Price: 0.005}}
+	if c.Metering.Pricing == nil {
+		t.Fatal("no rate card with METERING_PRICE set")
+	}
+	want := []usage.Tier{{From: 1000, Price: 0.01}, {From: 10000, Price: 0.005}}
 	if got := c.Metering.Pricing.Tiers; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("tiers = %+v, want %+v", got, want)
 	}
 	if !slices.Contains(EnvNames(), "METERING_TIERS") {
 		t.Error("EnvNames lacks METERING_TIERS")
-	}
-}
-
-func TestCost(t *testing.T) {
-	tiered := Pricing{Set: true, Price: 0.02, Tiers: []Tier{{1000, 0.01}, {10000, 0.005}}}
-	withBase := tiered
-	withBase.Included = 1500
-	for _, tc := range []struct {
-		name     string
-		p        Pricing
-		quantity float64
-		billable float64
-		cost     float64
-	}{
-		{"nothing used", Pricing{Set: true, Price: 0.5}, 0, 0, 0},
-		{"flat price", Pricing{Set: true, Price: 0.5}, 7, 7, 3.5},
-		{"within the included units", Pricing{Set: true, Price: 0.5, Included: 10}, 7, 0, 0},
-		{"beyond the included units", Pricing{Set: true, Price: 0.5, Included: 10}, 14, 4, 2},
-		{"first band only", tiered, 1000, 1000, 20},
-		{"into the second band", tiered, 1500, 1500, 20 + 5},
-		{"into the third band", tiered, 12000, 12000, 20 + 90 + 10},
-		{"included reach into the second band", withBase, 2000, 500, 5},
-		{"included units are the month's first", withBase, 10500, 9000, 85 + 2.5},
-		{"a free tier", Pricing{Set: true, Price: 1, Tiers: []Tier{{5, 0}}}, 100, 100, 5},
-		{"fractional units", Pricing{Set: true, Price: 2}, 0.25, 0.25, 0.5},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.p.Billable(tc.quantity); got != tc.billable {
-				t.Errorf("Billable(%v) = %v, want %v", tc.quantity, got, tc.billable)
-			}
-			if got := tc.p.Cost(tc.quantity); math.Abs(got-tc.cost) > 1e-9 {
-				t.Errorf("Cost(%v) = %v, want %v", tc.quantity, got, tc.cost)
-			}
-		})
 	}
 }

@@ -63,6 +63,12 @@ func FuzzFromEnv(f *testing.F) {
 			t.Errorf("accepted an endpoint with user information: %q", m.Endpoint)
 		}
 		p := m.Pricing
+		if p == nil {
+			if strings.TrimSpace(price) != "" {
+				t.Errorf("METERING_PRICE=%q accepted without a rate card", price)
+			}
+			return
+		}
 		prev := math.Inf(-1)
 		for _, tier := range p.Tiers {
 			if !(tier.From > prev) || !(tier.Price >= 0) || math.IsInf(tier.From, 0) || math.IsInf(tier.Price, 0) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 // templateFuncs are the helpers the templates use.
@@ -65,14 +67,14 @@ func formatAmount(currency string, f float64) string {
 }
 
 // dayText is a reconciliation status as the page writes it.
-func dayText(status string) string {
+func dayText(status usage.DayStatus) string {
 	switch status {
-	case ReconUnreported:
+	case usage.DayUnreported:
 		return "not reported yet"
-	case ReconNoUsage:
+	case usage.DayNoUsage:
 		return "no usage"
 	}
-	return status
+	return string(status)
 }
 
 // formatMoney writes an amount with two decimals, or up to four when it

@@ -5,176 +5,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
-// The rules by which the usage page and /api/usage name what they show.
-// Each is a pure function of the report, so each is tested on its own. One
-// rule runs through them all: nothing is shown as fine (green) while usage
-// is unreported, failing, unresolved or may have been billed unseen.
-
-// Hour statuses: the ledger's states as a reader of the page thinks of them.
-const (
-	statusOpen        = "open"    // the current hour, still counting
-	statusPending     = "pending" // closed, not sent yet, or sent with no answer yet
-	statusAccepted    = "accepted"
-	statusDuplicate   = "duplicate"
-	statusCarried     = "carried" // too old to send: moved to a later hour
-	statusMismatch    = "mismatch"
-	statusFailed      = "failed"       // the last send was refused or failed; retried
-	statusMaybeBilled = "maybe-billed" // a try may have reached the service; resent until it answers
-	statusUnresolved  = "unresolved"   // may be billed, cannot be resent: someone must decide
-)
-
-// StateOpen is the state /api/usage gives the current hour, which the
-// ledger has not recorded anything for yet.
-const StateOpen metering.State = "open"
+// The words of the usage page: how it names what the metering kit's report
+// holds, and its top line. Each is a pure function of the report, so each
+// is tested on its own. One rule runs through them all: nothing is shown as
+// fine (green) while usage is unreported, failing, unresolved or may have
+// been billed unseen.
 
 // chartStatuses are every hour status, in the legend's order.
-func chartStatuses() []string {
-	return []string{statusOpen, statusPending, statusAccepted, statusDuplicate, statusCarried,
-		statusMaybeBilled, statusUnresolved, statusMismatch, statusFailed}
+func chartStatuses() []usage.Status {
+	return []usage.Status{usage.StatusOpen, usage.StatusPending, usage.StatusAccepted, usage.StatusDuplicate, usage.StatusCarried,
+		usage.StatusMaybeBilled, usage.StatusUnresolved, usage.StatusMismatch, usage.StatusFailed}
 }
 
 // statusText is a status as the page writes it.
-func statusText(status string) string { return strings.ReplaceAll(status, "-", " ") }
-
-// HourRow is a ledger hour as the page and /api/usage show it.
-type HourRow struct {
-	metering.Record
-	// Status is the page's name for the hour (open, pending, accepted,
-	// duplicate, carried, maybe-billed, unresolved, mismatch, failed).
-	Status string `json:"status"`
-	// Note says why, for a status that needs it, or how the hour was
-	// resolved.
-	Note string `json:"note,omitempty"`
-}
-
-// hourRow labels a ledger hour at now. The ledger's zero state becomes
-// "open" for an hour still counting and "pending" for a closed one.
-func hourRow(r metering.Record, now time.Time) HourRow {
-	open := r.Hour.Add(time.Hour).After(now)
-	if r.State == "" {
-		r.State = metering.StatePending
-		if open {
-			r.State = StateOpen
-		}
-	}
-	row := HourRow{Record: r, Status: hourStatus(r, now)}
-	switch row.Status {
-	case statusOpen:
-		row.Note = "still counting; reported once the hour has closed"
-	case statusPending:
-		row.Note = "closed; reported at the next pass"
-		if r.State == metering.StateInflight {
-			row.Note = "sent; the answer is not recorded yet"
-		}
-	case statusFailed:
-		row.Note = "retried at the next pass"
-		if r.MaybeBilled {
-			row.Note += "; an earlier try may already be billed"
-		}
-	case statusMaybeBilled:
-		row.Note = "a try may have reached the service; resent until its answer settles the hour"
-	case statusUnresolved:
-		row.Note = "may be billed, and can no longer be resent"
-		if r.Unresolved != "" {
-			row.Note += ": " + r.Unresolved
-		}
-		row.Note += ". Never carried; settled by the service's records or by an operator (azure-vote settle)"
-	}
-	if r.Resolution != "" {
-		row.Note = strings.TrimPrefix(row.Note+"; ", "; ") + "resolved by " + resolver(r.ResolvedBy)
-		if !r.ResolvedAt.IsZero() {
-			row.Note += " at " + r.ResolvedAt.UTC().Format("2006-01-02 15:04 UTC")
-		}
-		row.Note += ": " + r.Resolution
-	}
-	if r.State.Settled() && r.Due() > 0 {
-		row.Note = strings.TrimPrefix(row.Note+"; ", "; ") + formatQty(r.Due()) + " counted after it settled, carried at the next pass"
-	}
-	return row
-}
-
-// resolver names who resolved an hour.
-func resolver(by string) string {
-	switch by {
-	case "":
-		return "an operator"
-	case metering.ResolvedByRecords:
-		return "the service's records"
-	}
-	return by
-}
-
-// hourStatus is the page's status of a ledger hour at now.
-func hourStatus(r metering.Record, now time.Time) string {
-	switch r.State {
-	case metering.StateUnresolved:
-		return statusUnresolved
-	case metering.StateAccepted:
-		return statusAccepted
-	case metering.StateDuplicate:
-		return statusDuplicate
-	case metering.StateMismatch:
-		return statusMismatch
-	case metering.StateExpired:
-		return statusCarried
-	}
-	switch {
-	case r.LastError != "":
-		return statusFailed
-	case r.MaybeBilled:
-		return statusMaybeBilled
-	case r.Hour.Add(time.Hour).After(now):
-		return statusOpen
-	}
-	return statusPending
-}
-
-// dayStatus judges a reconciliation day: what the service holds against
-// what the ledger says it billed, then what is still to be reported.
-func dayStatus(d ReconDay, answered bool) (status, note string) {
-	switch {
-	case !answered:
-		return ReconUnchecked, "the service's totals are not available"
-	case !d.LedgerComplete && d.ServiceRows > 0:
-		// The ledger's hours of the day are out of reach; a day the
-		// service has nothing for needs none of them.
-		return ReconUnchecked, "the ledger's history reaches back 31 days"
-	case !same(d.Submitted, d.Billed):
-		switch {
-		case d.ServiceRows == 0:
-			note = "the service has no record of the day"
-		case d.Difference > 0:
-			note = fmt.Sprintf("the service holds %s more than the ledger", formatQty(d.Difference))
-		default:
-			note = fmt.Sprintf("the service holds %s less than the ledger", formatQty(-d.Difference))
-		}
-		switch {
-		case d.Unresolved > 0:
-			note += "; an unresolved hour may explain it"
-		case d.InFlight > 0:
-			note += "; hours in flight may explain it"
-		}
-		return ReconDiffers, note
-	case strings.Contains(d.ReconStatus, string(metering.ReconRejected)) || strings.Contains(d.ReconStatus, string(metering.ReconMismatch)):
-		return ReconDiffers, "the service marked the day " + d.ReconStatus
-	case d.Unresolved > 0:
-		return ReconUnresolved, fmt.Sprintf("%s unresolved: the service may hold it", plural(d.Unresolved, "hour"))
-	case d.Unsettled > 0:
-		note = formatQty(d.Unsettled) + " not reported yet"
-		if d.Billed > 0 {
-			note += "; what is reported matches"
-		}
-		return ReconUnreported, note
-	case d.Counted == 0 && d.Billed == 0 && d.ServiceRows == 0:
-		return ReconNoUsage, ""
-	case !same(d.Processed, d.Submitted):
-		return ReconProcessing, "the service has not processed all it received yet"
-	}
-	return ReconMatch, ""
-}
+func statusText(status usage.Status) string { return strings.ReplaceAll(string(status), "-", " ") }
 
 // plural writes n and a noun, in the plural unless n is 1.
 func plural(n int, noun string) string {
@@ -214,10 +61,10 @@ func attention(rep UsageReport) Attention {
 	unresolved := rep.Totals.Unresolved + rep.Earlier.Unresolved
 	a := Attention{NextPass: rep.NextPass, FailingOrUnresolved: failing + unresolved}
 	for _, h := range rep.Hours { // newest first
-		if h.Status == statusFailed || h.Status == statusUnresolved {
+		if h.Status == usage.StatusFailed || h.Status == usage.StatusUnresolved {
 			a.LastFailureHour = h.Hour
 			a.LastFailure = h.LastError
-			if h.Status == statusUnresolved {
+			if h.Status == usage.StatusUnresolved {
 				a.LastFailure = strings.TrimSpace("unresolved: " + h.Unresolved)
 			}
 			break
@@ -287,10 +134,10 @@ func adviceFor(err string) string {
 }
 
 // differing counts the days the service and the ledger disagree on.
-func differing(days []ReconDay) int {
+func differing(days []usage.Day) int {
 	n := 0
 	for _, d := range days {
-		if d.Status == ReconDiffers {
+		if d.Status == usage.DayDiffers {
 			n++
 		}
 	}

@@ -2,12 +2,10 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The ledger's CSV export: one row per hour of the window, newest first,
@@ -15,7 +13,7 @@ import (
 func TestUsageCSV(t *testing.T) {
 	u := sampleUsage()
 	u.Hours[1].LastError = "=HYPERLINK(\"http://evil\")"
-	srv, _ := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return u, nil }))
+	srv, _ := usageServer(t, u.source())
 	for _, path := range []string{"/api/usage.csv?window=48h", "/api/usage?window=48h&format=csv"} {
 		code, body, h := fetch(t, srv.URL+path)
 		if code != 200 || h.Get("Content-Type") != "text/csv; charset=utf-8" ||
@@ -51,7 +49,7 @@ func TestUsageCSV(t *testing.T) {
 // A browser gets errors as a page in the app's look, with a way back;
 // scripts and the API get plain text, with the same status.
 func TestErrorPages(t *testing.T) {
-	srv, _ := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
+	srv, _ := usageServer(t, sampleUsage().source())
 	ask := func(path, accept string) (int, string, http.Header) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		if accept != "" {
@@ -94,7 +92,7 @@ func TestErrorPages(t *testing.T) {
 
 // After a vote the page says which hour's usage it was counted in.
 func TestVoteNote(t *testing.T) {
-	srv, _ := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
+	srv, _ := usageServer(t, sampleUsage().source())
 	resp, err := http.PostForm(srv.URL+"/", map[string][]string{"vote": {"Cats"}})
 	if err != nil {
 		t.Fatal(err)

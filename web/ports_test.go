@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 // bothPorts serves the public handler and, for /metrics, the private one
@@ -35,7 +37,7 @@ func portsServers(t *testing.T, usagePrivate bool) (public, private *httptest.Se
 	s, err := NewServer(Options{
 		Page:         defaultPage,
 		Store:        boltStore(t),
-		Usage:        staticUsage{Usage{Mode: "local", Detail: "emulator", Dimension: "pervote"}},
+		Usage:        staticUsage{Usage{Mode: "local", Detail: "emulator", Report: usage.Report{Dimension: "pervote"}}},
 		Assets:       os.DirFS(".."),
 		Logger:       slog.New(slog.DiscardHandler),
 		Metrics:      NewMetrics(prometheus.NewRegistry()),

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/store/redistest"
 )
@@ -44,7 +45,7 @@ func newFixture(t *testing.T, st testStore, page Page) *fixture {
 	s, err := NewServer(Options{
 		Page:    page,
 		Store:   st,
-		Usage:   staticUsage{Usage{Mode: "local", Detail: "emulator at <http://127.0.0.1:1/api>", Dimension: "pervote"}},
+		Usage:   staticUsage{Usage{Mode: "local", Detail: "emulator at <http://127.0.0.1:1/api>", Report: usage.Report{Dimension: "pervote"}}},
 		Assets:  os.DirFS(".."),
 		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
 		Metrics: NewMetrics(prometheus.NewRegistry()),
@@ -192,7 +193,7 @@ func TestUsageButtonLeadsToUsagePage(t *testing.T) {
 		t.Fatalf("/usage = %d %s", code, body)
 	}
 	code, body, h = f.do("GET", "/api/usage", nil, nil)
-	var u Usage
+	var u UsageReport
 	if code != 200 || h.Get("Content-Type") != "application/json" || json.Unmarshal([]byte(body), &u) != nil || u.Mode != "local" {
 		t.Fatalf("/api/usage = %d %s", code, body)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/usage"
 )
 
 // usageFunc is a UsageSource made of a function, for answers a test sets.
@@ -61,12 +62,26 @@ func fetch(t *testing.T, url string) (int, string, http.Header) {
 
 func hourAgo(n int) time.Time { return metering.HourOf(testNow).Add(-time.Duration(n) * time.Hour) }
 
+// sample is what a test's usage source knows: how reporting is set up, the
+// ledger's hours and the service's answer. Its report is the metering
+// kit's, of the window asked for, at testNow.
+type sample struct {
+	Usage                      // how reporting is set up; Report is computed
+	Hours    []metering.Record // the ledger, newest first
+	Service  usage.Service
+	LastPass time.Time
+	Charges  *usage.Charges // set as is: a page renders what it is given
+	Earlier  usage.Earlier
+}
+
 // sampleUsage is a day of the ledger with every status, newest first, and
 // the service's record of it. testNow is 2026-11-22 08:30 UTC.
-func sampleUsage() Usage {
-	return Usage{
-		Mode: "azure", Detail: "Resource /subscriptions/x, plan basic, endpoint https://example.test/api.",
-		Resource: "/subscriptions/x", Plan: "basic", Dimension: "pervote",
+func sampleUsage() *sample {
+	return &sample{
+		Usage: Usage{
+			Mode: "azure", Detail: "Resource /subscriptions/x, plan basic, endpoint https://example.test/api.",
+			Resource: "/subscriptions/x", Plan: "basic",
+		},
 		Hours: []metering.Record{
 			{Hour: hourAgo(0), Counted: 2, CarriedIn: 3, CarriedFrom: hourAgo(4)},
 			{Hour: hourAgo(1), State: metering.StatePending, Counted: 4, Attempts: 1,
@@ -77,109 +92,39 @@ func sampleUsage() Usage {
 			{Hour: hourAgo(10), State: metering.StateAccepted, Counted: 1, Sent: 1, Reported: 1, UsageEventID: "ev-yesterday", Attempts: 1},
 			{Hour: hourAgo(30), State: metering.StateExpired, Counted: 8, CarriedOut: 8, CarriedTo: hourAgo(5)},
 		},
-		LastReport: testNow.Add(-25 * time.Minute),
-		Service: Service{FetchedAt: testNow, Records: []metering.UsageRecord{
+		LastPass: testNow.Add(-25 * time.Minute),
+		Service: usage.Service{FetchedAt: testNow, Records: []metering.UsageRecord{
 			{UsageDate: metering.Time{Time: hourAgo(8)}, SubmittedQuantity: 18, ProcessedQuantity: 18, ReconStatus: metering.ReconAccepted},
 			{UsageDate: metering.Time{Time: hourAgo(10)}, SubmittedQuantity: 1, ProcessedQuantity: 1, ReconStatus: metering.ReconAccepted},
 		}},
 	}
 }
 
-func TestReconcile(t *testing.T) {
-	today, yesterday := hourAgo(8), hourAgo(32)
-	day := func(d time.Time, submitted, processed float64, status metering.ReconStatus) metering.UsageRecord {
-		return metering.UsageRecord{UsageDate: metering.Time{Time: d}, SubmittedQuantity: submitted, ProcessedQuantity: processed, ReconStatus: status}
-	}
-	settled := []metering.Record{
-		{Hour: hourAgo(2), State: metering.StateAccepted, Counted: 5, Reported: 5},
-		{Hour: hourAgo(3), State: metering.StateAccepted, Counted: 3, Reported: 3},
-	}
-	answered := func(rows ...metering.UsageRecord) Service { return Service{FetchedAt: testNow, Records: rows} }
-	for _, tc := range []struct {
-		name   string
-		hours  []metering.Record
-		svc    Service
-		since  time.Time
-		status string
-		note   string
-	}{
-		{"equal", settled, answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconMatch, ""},
-		{"several rows of a day add up", settled, answered(day(today, 5, 5, metering.ReconAccepted), day(today, 3, 3, metering.ReconAccepted)), today, ReconMatch, ""},
-		{"the service holds more", settled, answered(day(today, 10, 10, metering.ReconAccepted)), today, ReconDiffers, "the service holds 2 more than the ledger"},
-		{"the service holds less", settled, answered(day(today, 5, 5, metering.ReconAccepted)), today, ReconDiffers, "the service holds 3 less than the ledger"},
-		{"the service knows nothing", settled, answered(), today, ReconDiffers, "the service has no record of the day"},
-		{"an hour in flight", append([]metering.Record{{Hour: hourAgo(1), State: metering.StateInflight, Counted: 2, Sent: 2}}, settled...),
-			answered(day(today, 10, 10, metering.ReconAccepted)), today, ReconDiffers, "hours in flight may explain it"},
-		{"not processed yet", settled, answered(day(today, 8, 5, metering.ReconSubmitted)), today, ReconProcessing, "not processed all"},
-		{"rejected by the service", settled, answered(day(today, 8, 8, metering.ReconRejected)), today, ReconDiffers, "marked the day Rejected"},
-		{"the call failed", settled, Service{FetchedAt: testNow, Error: "403", Records: []metering.UsageRecord{}}, today, ReconUnchecked, "not available"},
-		{"reporting paused", settled, Service{Unavailable: "no identity"}, today, ReconUnchecked, "not available"},
-		{"nothing on either side", nil, answered(), today, ReconNoUsage, ""},
-		// Never a green match while something of the day is unreported.
-		{"the open hour counting", append([]metering.Record{{Hour: hourAgo(0), Counted: 2}}, settled...),
-			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnreported, "2 not reported yet; what is reported matches"},
-		{"nothing reported yet", []metering.Record{{Hour: hourAgo(1), Counted: 3}}, answered(), today, ReconUnreported, "3 not reported yet"},
-		{"an hour failing", append([]metering.Record{{Hour: hourAgo(1), State: metering.StatePending, Counted: 2, LastError: "403"}}, settled...),
-			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnreported, "2 not reported yet"},
-		{"an unresolved hour", append([]metering.Record{{Hour: hourAgo(1), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true}}, settled...),
-			answered(day(today, 8, 8, metering.ReconAccepted)), today, ReconUnresolved, "1 hour unresolved"},
-		{"an unresolved hour the service holds", append([]metering.Record{{Hour: hourAgo(1), State: metering.StateUnresolved, Counted: 2, Sent: 2, MaybeBilled: true}}, settled...),
-			answered(day(today, 10, 10, metering.ReconAccepted)), today, ReconDiffers, "an unresolved hour may explain it"},
-		{"all carried away", []metering.Record{{Hour: hourAgo(3), State: metering.StateExpired, Counted: 4, CarriedOut: 4}}, answered(), today, ReconMatch, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			days := reconcile(tc.hours, tc.svc, tc.since, testNow)
-			if len(days) != 1 || !days[0].Day.Equal(today) {
-				t.Fatalf("days %+v, want today only", days)
-			}
-			if d := days[0]; d.Status != tc.status || !strings.Contains(d.Note, tc.note) {
-				t.Errorf("status %q note %q, want %q with %q", d.Status, d.Note, tc.status, tc.note)
-			}
-		})
-	}
-
-	t.Run("days of the window", func(t *testing.T) {
-		svc := answered(day(yesterday, 4, 4, metering.ReconAccepted), day(today, 5, 5, metering.ReconAccepted))
-		hours := []metering.Record{
-			{Hour: hourAgo(2), State: metering.StateAccepted, Counted: 5, Reported: 5},
-			{Hour: hourAgo(12), State: metering.StateAccepted, Counted: 4, Reported: 4},
-			{Hour: hourAgo(13), Counted: 2}, // yesterday, not sent yet
-		}
-		days := reconcile(hours, svc, hourAgo(23), testNow)
-		if len(days) != 2 || !days[0].Day.Equal(yesterday) || !days[1].Day.Equal(today) {
-			t.Fatalf("days %+v", days)
-		}
-		if y := days[0]; y.Hours != 2 || y.Counted != 6 || y.Billed != 4 || y.Unsettled != 2 || y.Status != ReconUnreported || !y.LedgerComplete {
-			t.Errorf("yesterday %+v", y)
-		}
+// at is what the source answers for the window from since.
+func (s *sample) at(since time.Time) Usage {
+	u := s.Usage
+	u.Report = usage.Build(usage.Input{
+		Dimension: "pervote", History: s.Hours, Service: s.Service, LastPass: s.LastPass, Since: since, Now: testNow,
 	})
+	u.Report.Charges, u.Report.Earlier = s.Charges, s.Earlier
+	return u
+}
 
-	t.Run("days beyond the ledger's history", func(t *testing.T) {
-		days := reconcile(nil, answered(day(hourAgo(32*24), 40, 40, metering.ReconAccepted)), hourAgo(33*24-1), testNow)
-		if len(days) != 34 {
-			t.Fatalf("%d days in a 33-day window", len(days))
-		}
-		old := days[1]
-		if old.LedgerComplete || old.Status != ReconUnchecked || old.Submitted != 40 || !strings.Contains(old.Note, "31 days") {
-			t.Errorf("a day older than the ledger's history: %+v", old)
-		}
-		if quiet := days[2]; quiet.LedgerComplete || quiet.Status != ReconNoUsage {
-			t.Errorf("a day without usage on either side: %+v", quiet)
-		}
-		if week := reconcile(nil, answered(day(hourAgo(6*24), 40, 40, metering.ReconAccepted)), hourAgo(7*24-1), testNow); !week[1].LedgerComplete || week[1].Status != ReconDiffers {
-			t.Errorf("a day of the week the ledger has nothing for: %+v", week[1])
-		}
-		days = days[26:]
-		if !days[6].LedgerComplete || days[6].Status != ReconNoUsage {
-			t.Errorf("yesterday: %+v", days[6])
-		}
-	})
+// source answers with the sample as it is when asked.
+func (s *sample) source() UsageSource {
+	return usageFunc(func(_ context.Context, since time.Time) (Usage, error) { return s.at(since), nil })
+}
+
+// report is what the page shows of the sample in the window key.
+func (s *sample) report(key string) UsageReport {
+	win, _ := windowOf(key)
+	return newUsageReport(s.at(metering.HourOf(testNow).Add(-time.Duration(win.Hours-1)*time.Hour)), win)
 }
 
 func TestChart(t *testing.T) {
 	win, _ := windowOf("24h")
 	since := hourAgo(23)
-	rep := buildReport(sampleUsage(), win, since, testNow)
+	rep := sampleUsage().report("24h")
 	c := buildChart(rep.Hours, since, win)
 	if c.Width != 240 || len(c.Hours) != 24 {
 		t.Fatalf("width %d, %d hours", c.Width, len(c.Hours))
@@ -197,10 +142,10 @@ func TestChart(t *testing.T) {
 		}
 	}
 	// The largest count, 7, sets the scale: 8 at the top.
-	if b := byHour[hourAgo(4)]; b.Status != statusDuplicate || b.H != 7.0/8*100 {
+	if b := byHour[hourAgo(4)]; b.Status != usage.StatusDuplicate || b.H != 7.0/8*100 {
 		t.Errorf("duplicate hour's bar %+v", b)
 	}
-	if b := byHour[hourAgo(0)]; b.Status != statusOpen || b.X != 231.5 {
+	if b := byHour[hourAgo(0)]; b.Status != usage.StatusOpen || b.X != 231.5 {
 		t.Errorf("open hour's bar %+v", b)
 	}
 	if got := strings.Join(c.Ticks, " "); got != "8 4 0" {
@@ -220,12 +165,12 @@ func TestChart(t *testing.T) {
 	if len(c.DayLines) != 1 || c.DayLines[0] != 150 {
 		t.Errorf("day lines %v", c.DayLines)
 	}
-	counts := map[string]int{}
+	counts := map[usage.Status]int{}
 	for _, l := range c.Legend {
 		counts[l.Status] = l.Hours
 	}
 	// Only the statuses the window has, each with its count of hours.
-	if len(c.Legend) != 5 || counts[statusAccepted] != 2 || counts[statusFailed] != 1 || counts[statusOpen] != 1 || counts[statusCarried] != 0 {
+	if len(c.Legend) != 5 || counts[usage.StatusAccepted] != 2 || counts[usage.StatusFailed] != 1 || counts[usage.StatusOpen] != 1 || counts[usage.StatusCarried] != 0 {
 		t.Errorf("legend %+v", c.Legend)
 	}
 
@@ -269,14 +214,14 @@ func TestFormats(t *testing.T) {
 
 func TestUsagePage(t *testing.T) {
 	u := sampleUsage()
-	u.Charges = &Charges{
+	u.Charges = &usage.Charges{
 		Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Billed: 120, Unbilled: 13, Quantity: 133,
-		Included: 20, Billable: 113, Price: 0.05, Tiers: []PriceTier{{From: 100, Price: 0.04}}, Amount: 5.32, Source: "service",
+		Included: 20, Billable: 113, Price: 0.05, Tiers: []usage.Tier{{From: 100, Price: 0.04}}, Amount: 5.32, Source: "service",
 	}
 	var asked time.Time
 	srv, _ := usageServer(t, usageFunc(func(_ context.Context, since time.Time) (Usage, error) {
 		asked = since
-		return u, nil
+		return u.at(since), nil
 	}))
 	code, body, h := fetch(t, srv.URL+"/usage")
 	if code != 200 {
@@ -334,16 +279,16 @@ func TestUsagePage(t *testing.T) {
 func TestUsagePageStates(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		change func(*Usage)
+		change func(*sample)
 		want   []string
 		absent []string
 	}{
-		{"local mode", func(u *Usage) { u.Mode, u.Detail = "local", "emulator at http://127.0.0.1:1/api" }, []string{
+		{"local mode", func(u *sample) { u.Mode, u.Detail = "local", "emulator at http://127.0.0.1:1/api" }, []string{
 			`<span class="badge">Local emulator</span> Local mode`,
 		}, nil},
-		{"paused", func(u *Usage) {
+		{"paused", func(u *sample) {
 			u.Mode, u.Detail = "paused", "EXTENSION_RESOURCE_ID and PLAN_ID must both be set"
-			u.Service = Service{Unavailable: u.Detail}
+			u.Service = usage.Service{Unavailable: u.Detail}
 		}, []string{
 			`<span class="badge">Paused</span> Reporting paused`,
 			`<section id="attention" class="attention attention-error" role="status">`,
@@ -351,27 +296,27 @@ func TestUsagePageStates(t *testing.T) {
 			`<p class="alert" id="recon-unavailable">Reconciliation unavailable: EXTENSION_RESOURCE_ID and PLAN_ID must both be set</p>`,
 			`<tr class="recon-unchecked">`,
 		}, []string{`id="recon-error"`}},
-		{"the service call failed", func(u *Usage) {
-			u.Service = Service{FetchedAt: testNow, Error: "metering: GET usageEvents: 503 Service Unavailable", CorrelationID: "0f0e0d0c-0000-4000-8000-000000000001"}
+		{"the service call failed", func(u *sample) {
+			u.Service = usage.Service{FetchedAt: testNow, Error: "metering: GET usageEvents: 503 Service Unavailable", CorrelationID: "0f0e0d0c-0000-4000-8000-000000000001"}
 		}, []string{
 			`id="recon-error">The Metering Service could not be asked: metering: GET usageEvents: 503 Service Unavailable<br>Correlation id <code>0f0e0d0c-0000-4000-8000-000000000001</code>`,
 			// The ledger still renders.
 			`<td data-label="Usage event" class="id">11111111-2222-3333-4444-555555555555</td>`,
 		}, nil},
-		{"a difference", func(u *Usage) { u.Service.Records[0].SubmittedQuantity = 20 }, []string{
+		{"a difference", func(u *sample) { u.Service.Records[0].SubmittedQuantity = 20 }, []string{
 			`<tr class="recon-differs">`, `<td data-label="Difference" class="num">&#43;2</td>`, "the service holds 2 more than the ledger",
 		}, nil},
-		{"no price", func(u *Usage) { u.Charges = nil }, nil, []string{`id="charges"`}},
-		{"charges from the ledger alone", func(u *Usage) {
-			u.Charges = &Charges{Quantity: 4, Billed: 3, Unbilled: 1, Billable: 4, Price: 2, Amount: 8, Source: "ledger"}
+		{"no price", func(u *sample) { u.Charges = nil }, nil, []string{`id="charges"`}},
+		{"charges from the ledger alone", func(u *sample) {
+			u.Charges = &usage.Charges{Quantity: 4, Billed: 3, Unbilled: 1, Billable: 4, Price: 2, Amount: 8, Source: "ledger"}
 		}, []string{"The service's totals are not available: this counts only the hours the ledger holds (3 billed, 1 not reported yet)."}, nil},
-		{"an empty ledger", func(u *Usage) { u.Hours = nil }, []string{`<p id="empty">`, `<p class="chart-empty">`}, []string{`<table id="ledger"`}},
-		{"markup in the detail", func(u *Usage) { u.Detail = "<b>x</b>" }, []string{"&lt;b&gt;x&lt;/b&gt;"}, []string{"<b>x</b>"}},
+		{"an empty ledger", func(u *sample) { u.Hours = nil }, []string{`<p id="empty">`, `<p class="chart-empty">`}, []string{`<table id="ledger"`}},
+		{"markup in the detail", func(u *sample) { u.Detail = "<b>x</b>" }, []string{"&lt;b&gt;x&lt;/b&gt;"}, []string{"<b>x</b>"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := sampleUsage()
-			tc.change(&u)
-			srv, _ := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return u, nil }))
+			tc.change(u)
+			srv, _ := usageServer(t, u.source())
 			code, body, _ := fetch(t, srv.URL+"/usage")
 			if code != 200 {
 				t.Fatalf("/usage = %d %s", code, body)
@@ -394,7 +339,7 @@ func TestUsageWindows(t *testing.T) {
 	var asked time.Time
 	srv, _ := usageServer(t, usageFunc(func(_ context.Context, since time.Time) (Usage, error) {
 		asked = since
-		return sampleUsage(), nil
+		return sampleUsage().at(since), nil
 	}))
 	for _, tc := range []struct {
 		query string
@@ -424,7 +369,7 @@ func TestUsageWindows(t *testing.T) {
 }
 
 func TestUsageJSON(t *testing.T) {
-	srv, _ := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
+	srv, _ := usageServer(t, sampleUsage().source())
 	code, body, h := fetch(t, srv.URL+"/api/usage?window=48h")
 	if code != 200 || h.Get("Content-Type") != "application/json" || h.Get("Cache-Control") != "no-store" {
 		t.Fatalf("/api/usage = %d %s %s", code, h.Get("Content-Type"), h.Get("Cache-Control"))
@@ -440,19 +385,19 @@ func TestUsageJSON(t *testing.T) {
 		t.Errorf("hours %+v", rep.Hours)
 	}
 	// The open hour has a state of its own, never "".
-	if h := rep.Hours[0]; h.State != StateOpen || h.Status != statusOpen || rep.Hours[1].Status != statusFailed {
+	if h := rep.Hours[0]; h.State != usage.StateOpen || h.Status != usage.StatusOpen || rep.Hours[1].Status != usage.StatusFailed {
 		t.Errorf("the open hour: state %q status %q", h.State, h.Status)
 	}
 	if a := rep.Attention; a.Level != LevelError || a.FailingOrUnresolved != 1 || !strings.Contains(a.LastFailure, "403") {
 		t.Errorf("attention %+v", a)
 	}
 	// 48 hours from 2026-11-20 09:00: three days.
-	if len(rep.Reconciliation) != 3 || rep.Reconciliation[2].Submitted != 18 || rep.Reconciliation[2].Status != ReconUnreported ||
-		rep.Reconciliation[1].Status != ReconMatch || rep.Reconciliation[0].Status != ReconNoUsage {
+	if len(rep.Reconciliation) != 3 || rep.Reconciliation[2].Submitted != 18 || rep.Reconciliation[2].Status != usage.DayUnreported ||
+		rep.Reconciliation[1].Status != usage.DayMatch || rep.Reconciliation[0].Status != usage.DayNoUsage {
 		t.Errorf("reconciliation %+v", rep.Reconciliation)
 	}
 	// Waiting: the failed hour's 4; the open hour's 5 is still counting.
-	want := Totals{Counted: 33, Billed: 19, Due: 9, Carried: 11, Mismatches: 1, Failing: 1, Waiting: 4}
+	want := usage.Totals{Counted: 33, Billed: 19, Due: 9, Carried: 11, Mismatches: 1, Failing: 1, Waiting: 4}
 	if rep.Totals != want {
 		t.Errorf("totals %+v, want %+v", rep.Totals, want)
 	}
@@ -490,10 +435,10 @@ func TestUsageLedgerUnavailable(t *testing.T) {
 // The source gets a deadline that leaves room for the Metering API call.
 func TestUsageSourceDeadline(t *testing.T) {
 	var left time.Duration
-	srv, _ := usageServer(t, usageFunc(func(ctx context.Context, _ time.Time) (Usage, error) {
+	srv, _ := usageServer(t, usageFunc(func(ctx context.Context, since time.Time) (Usage, error) {
 		d, _ := ctx.Deadline()
 		left = time.Until(d)
-		return sampleUsage(), nil
+		return sampleUsage().at(since), nil
 	}))
 	fetch(t, srv.URL+"/usage")
 	if left <= ReconcileTimeout || left > ReconcileTimeout+3*time.Second {
@@ -502,7 +447,7 @@ func TestUsageSourceDeadline(t *testing.T) {
 }
 
 func TestMeteringMetrics(t *testing.T) {
-	srv, m := usageServer(t, usageFunc(func(context.Context, time.Time) (Usage, error) { return sampleUsage(), nil }))
+	srv, m := usageServer(t, sampleUsage().source())
 	start := time.Date(2026, 11, 22, 8, 5, 0, 0, time.UTC)
 	m.ObservePass(metering.PassResult{Start: start, Duration: 2 * time.Second, Locked: true, Accepted: 3, Duplicate: 1, Mismatch: 1, Carried: 4, Pending: 2})
 	m.ObservePass(metering.PassResult{Start: start.Add(time.Hour), Locked: true, Failed: 2, Pending: 3, Unresolved: 1, Resolved: 2})

@@ -33,7 +33,7 @@ func (s *Server) usageCSV(w http.ResponseWriter, r *http.Request) {
 	_ = cw.Write(csvHeader())
 	for _, h := range rep.Hours {
 		_ = cw.Write([]string{
-			csvTime(h.Hour), csvText(h.Dimension), string(h.State), h.Status,
+			csvTime(h.Hour), csvText(h.Dimension), string(h.State), string(h.Status),
 			formatQty(h.Counted), formatQty(h.CarriedIn), formatQty(h.CarriedOut), formatQty(h.Sent), formatQty(h.Reported),
 			csvText(h.UsageEventID), csvTime(h.MessageTime), strconv.Itoa(h.Attempts), csvText(h.LastError),
 			csvText(h.CorrelationID), csvTime(h.CarriedTo), csvTime(h.CarriedFrom),

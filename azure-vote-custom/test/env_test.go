@@ -73,7 +73,7 @@ func TestFrontEnvMatchesApp(t *testing.T) {
 				if !c.Metering.Local() {
 					t.Error("a plain install would report to Azure")
 				}
-				if c.Metering.Dimension != "pervote" || c.Metering.Pricing.Set {
+				if c.Metering.Dimension != "pervote" || c.Metering.Pricing != nil {
 					t.Errorf("dimension %q, pricing %+v", c.Metering.Dimension, c.Metering.Pricing)
 				}
 			},
@@ -121,7 +121,10 @@ func TestFrontEnvMatchesApp(t *testing.T) {
 				if m.Endpoint != "https://metering.example.com/api" || m.Dimension != "votes" || m.Schedule != "*/10 * * * *" || m.Grace != 90*time.Second {
 					t.Errorf("metering %+v", m)
 				}
-				if !m.Pricing.Set || m.Pricing.Price != 0.01 || m.Pricing.Included != 1000 ||
+				if m.Pricing == nil {
+					t.Fatal("no rate card")
+				}
+				if m.Pricing.Price != 0.01 || m.Pricing.Included != 1000 ||
 					len(m.Pricing.Tiers) != 1 || m.Pricing.Tiers[0].From != 5000 || m.Pricing.Tiers[0].Price != 0.008 {
 					t.Errorf("pricing %+v, want 0.01 with 1000 included and 0.008 above 5000", m.Pricing)
 				}
@@ -143,7 +146,7 @@ func TestFrontEnvMatchesApp(t *testing.T) {
 			name: "price as a string",
 			vals: overlay("metering.price", "0.25"),
 			check: func(t *testing.T, c config.Config) {
-				if !c.Metering.Pricing.Set || c.Metering.Pricing.Price != 0.25 {
+				if c.Metering.Pricing == nil || c.Metering.Pricing.Price != 0.25 {
 					t.Errorf("pricing %+v, want 0.25", c.Metering.Pricing)
 				}
 			},
