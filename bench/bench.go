@@ -315,12 +315,11 @@ func perRequestUS(cpu time.Duration, requests int64) float64 {
 
 // startServer starts the scenario's server and waits until it is ready.
 func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, error) {
-	var dataDir string
-	if sc.Store == storeBolt {
-		var err error
-		if dataDir, err = os.MkdirTemp(b.tmp, "data-"); err != nil {
-			return nil, "", err
-		}
+	// Every app gets its own data directory: the embedded store's file, and
+	// the local emulator's state with Redis, stay out of the working directory.
+	dataDir, err := os.MkdirTemp(b.tmp, "data-")
+	if err != nil {
+		return nil, "", err
 	}
 	logPath := filepath.Join(b.tmp, strings.ReplaceAll(sc.ID(), "/", "-")+".log")
 	var base string
@@ -335,7 +334,7 @@ func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, er
 				serverEnv(), logPath)
 		case sc.Store == storeRedis:
 			p, err = startProc("app", b.appBin, nil,
-				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "LOG_LEVEL="+b.opts.LogLevel), logPath)
+				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath)
 		default:
 			p, err = startProc("app", b.appBin, nil,
 				serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath)

@@ -138,7 +138,7 @@ func (f *faultBench) measure(ctx context.Context, dir, redisAddr string, counter
 	app, _, err := startOnFreePort(func(port int) (*proc, error) {
 		base = "http://127.0.0.1:" + strconv.Itoa(port)
 		p, err := startProc("app", f.appBin, nil,
-			serverEnv("PORT="+strconv.Itoa(port), "REDIS="+redisAddr, "LOG_LEVEL="+f.opts.LogLevel), filepath.Join(dir, "app.log"))
+			serverEnv("PORT="+strconv.Itoa(port), "REDIS="+redisAddr, "DATA_DIR="+dir, "LOG_LEVEL="+f.opts.LogLevel), filepath.Join(dir, "app.log"))
 		if err != nil {
 			return nil, err
 		}
