@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/web"
 )
 

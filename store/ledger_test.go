@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering/meteringtest"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // Both stores pass the kit's ledger conformance suite, usage counted by votes.

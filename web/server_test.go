@@ -18,7 +18,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // testStore is a real store: the vote side the server uses and the ledger

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 var tokenInput = regexp.MustCompile(`<input type="hidden" name="token" value="([A-Z2-7]{26})">`)
