@@ -2,8 +2,9 @@
 // [github.com/azure-vote/azure-vote/metering/redisledger/redistest], where
 // the test helper that runs real redis-servers now lives.
 //
-// Deprecated: import metering/redisledger/redistest. This package remains
-// only until the last importer has moved; it holds no code of its own.
+// New code imports metering/redisledger/redistest: this package remains
+// only until its last importer (metering/reporter_test.go) has moved, and
+// holds no code of its own.
 package redistest
 
 import (
