@@ -180,10 +180,10 @@ func (b *Bolt) commitVotes() {
 			}
 		}
 		results := make([]voteResult, len(batch))
-		var hours []time.Time // the batch's hours, and the votes counted in each
-		var perHour []int
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			votes := tx.Bucket(bucketVotes)
+			var hours []time.Time // the batch's hours, and the votes counted in each
+			var perHour []int
 			tokens := newBoltTokens(tx, b.now(), b.tokenTTL)
 			// Forget at least as many expired tokens as the batch can add.
 			if err := tokens.expire(len(batch) + 1); err != nil {
