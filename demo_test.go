@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/metering/usage"
-	"github.com/azure-vote/azure-vote/store/redistest"
 	"github.com/azure-vote/azure-vote/web"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/azure-vote/azure-vote/config"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
 	"github.com/azure-vote/azure-vote/web"
 )
 

@@ -21,9 +21,9 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
 	"github.com/azure-vote/azure-vote/web"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // A Redis outage under load is two lines above info, its start and its end

@@ -15,7 +15,7 @@ import (
 
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // Known secret values: whatever the app prints (its log at debug, its

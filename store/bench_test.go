@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // BenchmarkVote measures votes per second with many concurrent voters, as a

@@ -3,9 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +16,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/boltledger"
 )
 
 // BoltFile is the name of the database file in the data directory.
@@ -25,9 +24,8 @@ const BoltFile = "azure-vote.db"
 
 // Bucket names; the layout is described in the package documentation.
 var (
-	bucketVotes  = []byte("votes")
-	bucketUsage  = []byte("usage")
-	bucketLedger = []byte("ledger")
+	bucketVotes = []byte("votes")
+	// The usage and ledger buckets are the boltledger's.
 	// Vote tokens: token -> expiry, and expiry+token -> nothing, the
 	// index that housekeeping walks oldest first.
 	bucketTokens      = []byte("vote-tokens")
@@ -49,14 +47,11 @@ var errBoltClosed = errors.New("store: the embedded store is closed")
 // Every vote is durable (fsynced) when Vote returns.
 type Bolt struct {
 	db       *bolt.DB
+	ledger   *boltledger.Ledger // the usage counters and metering ledger
 	path     string
 	dim      string
 	now      func() time.Time
 	tokenTTL time.Duration
-
-	// Only one process can open the file, so the reporter lock lives here.
-	mu    sync.Mutex
-	locks map[string]boltLockState
 
 	// Votes go to one committer goroutine: every vote that arrives while a
 	// commit is under way goes into the next one, so concurrent votes
@@ -68,19 +63,15 @@ type Bolt struct {
 }
 
 type voteRequest struct {
-	choice, hour, token []byte          // token nil: none
-	done                chan voteResult // buffered: the committer never waits on a voter
+	choice, token []byte          // token nil: none
+	hour          time.Time       // the UTC hour the vote's usage counts in
+	done          chan voteResult // buffered: the committer never waits on a voter
 }
 
 type voteResult struct {
 	counts  map[string]int64
 	counted bool
 	err     error
-}
-
-type boltLockState struct {
-	token   string
-	expires time.Time
 }
 
 // OpenBolt opens (creating them if needed) dir and its database file. If
@@ -104,18 +95,19 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 				return err
 			}
 		}
-		if _, err := nestedBucket(tx, bucketUsage, o.Dimension); err != nil {
-			return err
-		}
-		_, err := nestedBucket(tx, bucketLedger, o.Dimension)
-		return err
+		return nil
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
 	}
+	ledger, err := boltledger.New(db, boltledger.Options{Now: o.Now})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	b := &Bolt{
-		db: db, path: path, dim: o.Dimension, now: o.Now, tokenTTL: o.TokenTTL, locks: map[string]boltLockState{},
+		db: db, ledger: ledger, path: path, dim: o.Dimension, now: o.Now, tokenTTL: o.TokenTTL,
 		votes: make(chan voteRequest), quit: make(chan struct{}), committed: make(chan struct{}),
 	}
 	go b.commitVotes()
@@ -142,7 +134,7 @@ func (b *Bolt) VoteOnce(ctx context.Context, choice, token string, at time.Time)
 	if err := checkToken(token); err != nil {
 		return nil, false, err
 	}
-	req := voteRequest{choice: []byte(choice), hour: []byte(hourLabel(at)), done: make(chan voteResult, 1)}
+	req := voteRequest{choice: []byte(choice), hour: metering.HourOf(at), done: make(chan voteResult, 1)}
 	if token != "" {
 		req.token = []byte(token)
 	}
@@ -190,10 +182,8 @@ func (b *Bolt) commitVotes() {
 		results := make([]voteResult, len(batch))
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			votes := tx.Bucket(bucketVotes)
-			usage, err := nestedBucket(tx, bucketUsage, b.dim)
-			if err != nil {
-				return err
-			}
+			var hours []time.Time // the batch's hours, and the votes counted in each
+			var perHour []int
 			tokens := newBoltTokens(tx, b.now(), b.tokenTTL)
 			// Forget at least as many expired tokens as the batch can add.
 			if err := tokens.expire(len(batch) + 1); err != nil {
@@ -208,12 +198,20 @@ func (b *Bolt) commitVotes() {
 					if err := increment(votes, req.choice); err != nil {
 						return err
 					}
-					if err := increment(usage, req.hour); err != nil {
-						return err
+					h := indexOrAppend(&hours, req.hour)
+					if h == len(perHour) {
+						perHour = append(perHour, 0)
 					}
+					perHour[h]++
 				}
 				results[i].counted = fresh
 				if results[i].counts, err = readCounts(votes); err != nil {
+					return err
+				}
+			}
+			// Usage through the ledger, in the same transaction as the votes.
+			for i, h := range hours {
+				if err := b.ledger.Count(tx, b.dim, h, float64(perHour[i])); err != nil {
 					return err
 				}
 			}
@@ -290,212 +288,33 @@ func (b *Bolt) Close() error {
 	return nil
 }
 
-// Records returns every hour with usage or a ledger record, oldest first.
-// Hours settled, balanced and older than two days are left out.
-func (b *Bolt) Records(_ context.Context, dim string) ([]metering.Record, error) {
-	now := b.now()
-	return b.readHours(dim, func(r metering.Record) bool { return !forgettable(r, now) })
+// The metering.Ledger of the store's usage, for the reporter and the usage
+// page: the boltledger.Ledger's.
+
+// Records is [boltledger.Ledger.Records].
+func (b *Bolt) Records(ctx context.Context, dim string) ([]metering.Record, error) {
+	return b.ledger.Records(ctx, dim)
 }
 
-// History returns every hour from the hour of from that has usage or a
-// record, oldest first, settled ones included: what a usage page shows. It
-// reads at most the last 31 days.
-func (b *Bolt) History(_ context.Context, dim string, from time.Time) ([]metering.Record, error) {
-	first := metering.HourOf(from)
-	if oldest := metering.HourOf(b.now()).Add(-maxHistory); first.Before(oldest) {
-		first = oldest
-	}
-	return b.readHours(dim, func(r metering.Record) bool { return !r.Hour.Before(first) })
+// History is [boltledger.Ledger.History].
+func (b *Bolt) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
+	return b.ledger.History(ctx, dim, from)
 }
 
-// readHours returns the hours of the dimension that keep selects, oldest first.
-func (b *Bolt) readHours(dim string, keep func(metering.Record) bool) ([]metering.Record, error) {
-	var recs []metering.Record
-	err := b.db.View(func(tx *bolt.Tx) error {
-		byHour := map[string]*metering.Record{}
-		get := func(label []byte) (*metering.Record, error) {
-			if r, ok := byHour[string(label)]; ok {
-				return r, nil
-			}
-			hour, err := parseHour(string(label))
-			if err != nil {
-				return nil, err
-			}
-			r := &metering.Record{Hour: hour, Dimension: dim}
-			byHour[string(label)] = r
-			return r, nil
-		}
-		if l := subBucket(tx, bucketLedger, dim); l != nil {
-			if err := l.ForEach(func(k, v []byte) error {
-				r, err := get(k)
-				if err != nil {
-					return err
-				}
-				return decodeBoltRecord(dim, k, v, r)
-			}); err != nil {
-				return err
-			}
-		}
-		if u := subBucket(tx, bucketUsage, dim); u != nil {
-			if err := u.ForEach(func(k, v []byte) error {
-				r, err := get(k)
-				if err != nil {
-					return err
-				}
-				n, err := parseCount(dim+" "+string(k), string(v))
-				r.Counted = float64(n)
-				return err
-			}); err != nil {
-				return err
-			}
-		}
-		for _, r := range byHour {
-			if keep(*r) {
-				recs = append(recs, *r)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
-	}
-	sortRecords(recs)
-	return recs, nil
+// Update is [boltledger.Ledger.Update].
+func (b *Bolt) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
+	return b.ledger.Update(ctx, rec)
 }
 
-// Update stores rec if the stored version is rec.Version, with Version+1,
-// and returns the record as stored. Counted, CarriedIn and CarriedFrom are
-// not written: the usage counter and Carry own them.
-func (b *Bolt) Update(_ context.Context, rec metering.Record) (metering.Record, error) {
-	if err := checkRecord(rec); err != nil {
-		return metering.Record{}, err
-	}
-	var stored metering.Record
-	err := b.db.Update(func(tx *bolt.Tx) (err error) {
-		stored, err = casRecord(tx, rec)
-		return err
-	})
-	if err != nil {
-		return metering.Record{}, fmt.Errorf("store: update %s %s: %w", rec.Dimension, hourLabel(rec.Hour), err)
-	}
-	return stored, nil
+// Carry is [boltledger.Ledger.Carry].
+func (b *Bolt) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
+	return b.ledger.Carry(ctx, from, to, quantity)
 }
 
-// Carry updates from as Update does and, in the same transaction, adds
-// quantity to the CarriedIn of hour to and sets its CarriedFrom; the target's
-// version does not change.
-func (b *Bolt) Carry(_ context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
-	if err := checkCarry(from, to, quantity); err != nil {
-		return metering.Record{}, err
-	}
-	var stored metering.Record
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		if stored, err = casRecord(tx, from); err != nil {
-			return err
-		}
-		ledger, err := nestedBucket(tx, bucketLedger, from.Dimension)
-		if err != nil {
-			return err
-		}
-		key := []byte(hourLabel(to))
-		target := metering.Record{Hour: metering.HourOf(to), Dimension: from.Dimension}
-		if err := decodeBoltRecord(from.Dimension, key, ledger.Get(key), &target); err != nil {
-			return err
-		}
-		target.CarriedIn += quantity
-		target.CarriedFrom = metering.HourOf(from.Hour)
-		return putBoltRecord(ledger, key, target)
-	})
-	if err != nil {
-		return metering.Record{}, fmt.Errorf("store: carry %v from %s %s to %s: %w",
-			quantity, from.Dimension, hourLabel(from.Hour), hourLabel(to), err)
-	}
-	return stored, nil
-}
-
-// casRecord is the compare-and-set of Update inside tx.
-func casRecord(tx *bolt.Tx, rec metering.Record) (metering.Record, error) {
-	ledger, err := nestedBucket(tx, bucketLedger, rec.Dimension)
-	if err != nil {
-		return metering.Record{}, err
-	}
-	key := []byte(hourLabel(rec.Hour))
-	var cur metering.Record
-	if err := decodeBoltRecord(rec.Dimension, key, ledger.Get(key), &cur); err != nil {
-		return metering.Record{}, err
-	}
-	if cur.Version != rec.Version {
-		return metering.Record{}, fmt.Errorf("version %d, stored %d: %w", rec.Version, cur.Version, metering.ErrConflict)
-	}
-	next := rec
-	next.Hour = metering.HourOf(rec.Hour)
-	// UTC, as the Redis store keeps times, so both read back alike.
-	for _, t := range []*time.Time{&next.MessageTime, &next.CarriedTo, &next.UpdatedAt, &next.ResolvedAt} {
-		*t = t.UTC()
-	}
-	next.Version = rec.Version + 1
-	next.CarriedIn, next.CarriedFrom = cur.CarriedIn, cur.CarriedFrom
-	if err := putBoltRecord(ledger, key, next); err != nil {
-		return metering.Record{}, err
-	}
-	next.Counted = 0
-	if usage := subBucket(tx, bucketUsage, rec.Dimension); usage != nil {
-		if v := usage.Get(key); v != nil {
-			n, err := parseCount(rec.Dimension+" "+string(key), string(v))
-			if err != nil {
-				return metering.Record{}, err
-			}
-			next.Counted = float64(n)
-		}
-	}
-	return next, nil
-}
-
-// decodeBoltRecord fills r from a stored record; nil data leaves r as is.
-// Hour and Dimension come from where the record is stored, Counted from the
-// usage bucket.
-func decodeBoltRecord(dim string, key, data []byte, r *metering.Record) error {
-	if data == nil {
-		return nil
-	}
-	hour, dimension, counted := r.Hour, r.Dimension, r.Counted
-	if err := json.Unmarshal(data, r); err != nil {
-		return fmt.Errorf("ledger record %s %s: %w", dim, key, err)
-	}
-	r.Hour, r.Dimension, r.Counted = hour, dimension, counted
-	return nil
-}
-
-func putBoltRecord(ledger *bolt.Bucket, key []byte, r metering.Record) error {
-	r.Counted = 0 // the usage bucket owns it
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode ledger record %s: %w", key, err)
-	}
-	return ledger.Put(key, data)
-}
-
-// nestedBucket returns, creating them if needed, bucket parent/name.
-func nestedBucket(tx *bolt.Tx, parent []byte, name string) (*bolt.Bucket, error) {
-	p, err := tx.CreateBucketIfNotExists(parent)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", parent, err)
-	}
-	b, err := p.CreateBucketIfNotExists([]byte(name))
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s/%s: %w", parent, name, err)
-	}
-	return b, nil
-}
-
-// subBucket returns bucket parent/name, or nil if it does not exist.
-func subBucket(tx *bolt.Tx, parent []byte, name string) *bolt.Bucket {
-	p := tx.Bucket(parent)
-	if p == nil {
-		return nil
-	}
-	return p.Bucket([]byte(name))
+// Lock is [boltledger.Ledger.Lock]: only one process can open the file, so
+// the reporter lock is kept in memory.
+func (b *Bolt) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
+	return b.ledger.Lock(ctx, name, ttl)
 }
 
 // boltTokens marks vote tokens inside one transaction.
@@ -578,53 +397,4 @@ func readCounts(votes *bolt.Bucket) (map[string]int64, error) {
 		return err
 	})
 	return counts, err
-}
-
-// Lock takes the named lock for ttl, or returns metering.ErrLocked while
-// another holder has it. Only one process can open the file, so the lock is
-// kept in memory.
-func (b *Bolt) Lock(_ context.Context, name string, ttl time.Duration) (metering.Lock, error) {
-	if ttl < time.Millisecond {
-		return nil, fmt.Errorf("store: lock %q: ttl %v is under a millisecond", name, ttl)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if cur, ok := b.locks[name]; ok && now.Before(cur.expires) {
-		return nil, fmt.Errorf("store: lock %q: %w", name, metering.ErrLocked)
-	}
-	l := &boltLock{b: b, name: name, token: rand.Text(), ttl: ttl}
-	b.locks[name] = boltLockState{token: l.token, expires: now.Add(ttl)}
-	return l, nil
-}
-
-type boltLock struct {
-	b     *Bolt
-	name  string
-	token string
-	ttl   time.Duration
-}
-
-// Renew extends the lock by its ttl, or returns ErrLockLost if it expired or
-// another holder took it.
-func (l *boltLock) Renew(_ context.Context) error {
-	l.b.mu.Lock()
-	defer l.b.mu.Unlock()
-	now := l.b.now()
-	cur, ok := l.b.locks[l.name]
-	if !ok || cur.token != l.token || !now.Before(cur.expires) {
-		return fmt.Errorf("store: renew lock %q: %w", l.name, ErrLockLost)
-	}
-	l.b.locks[l.name] = boltLockState{token: l.token, expires: now.Add(l.ttl)}
-	return nil
-}
-
-// Release gives the lock up if it is still ours.
-func (l *boltLock) Release(_ context.Context) error {
-	l.b.mu.Lock()
-	defer l.b.mu.Unlock()
-	if cur, ok := l.b.locks[l.name]; ok && cur.token == l.token {
-		delete(l.b.locks, l.name)
-	}
-	return nil
 }

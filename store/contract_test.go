@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -297,82 +296,9 @@ func runContract(t *testing.T, open func(t *testing.T, o Options) Store) {
 		}
 	})
 
-	t.Run("ForgetsOldSettledHours", func(t *testing.T) {
-		ctx, now := t.Context(), base
-		s := open(t, Options{Now: fixedClock(now)})
-		settle := func(at time.Time, votes int, st metering.State, reported float64) {
-			for range votes {
-				mustVote(t, s, "Cats", at)
-			}
-			for _, r := range mustRecords(t, s, DefaultDimension) {
-				if r.Hour.Equal(hourOf(at)) {
-					r.State, r.Reported = st, reported
-					if _, err := s.Update(ctx, r); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-		}
-		old, oldDue, oldPending, recent := now.Add(-72*time.Hour), now.Add(-71*time.Hour), now.Add(-70*time.Hour), now.Add(-2*time.Hour)
-		settle(old, 2, metering.StateAccepted, 2)
-		settle(oldDue, 3, metering.StateDuplicate, 2)
-		settle(oldPending, 1, metering.StatePending, 0)
-		settle(recent, 1, metering.StateAccepted, 1)
-		want := []time.Time{hourOf(oldDue), hourOf(oldPending), hourOf(recent)}
-		for range 2 {
-			if got := hoursOf(mustRecords(t, s, DefaultDimension)); !slices.EqualFunc(got, want, time.Time.Equal) {
-				t.Fatalf("hours = %v, want %v", got, want)
-			}
-		}
-		// History still shows every hour of the range, forgotten ones too.
-		for _, tc := range []struct {
-			from time.Time
-			want []time.Time
-		}{
-			{now.Add(-7 * 24 * time.Hour), []time.Time{hourOf(old), hourOf(oldDue), hourOf(oldPending), hourOf(recent)}},
-			{oldDue.Add(30 * time.Minute), []time.Time{hourOf(oldDue), hourOf(oldPending), hourOf(recent)}},
-			{now.Add(-time.Hour), nil},
-		} {
-			hist, err := s.History(ctx, DefaultDimension, tc.from)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := hoursOf(hist); !slices.EqualFunc(got, tc.want, time.Time.Equal) {
-				t.Fatalf("History(from %s) = %v, want %v", tc.from, got, tc.want)
-			}
-			if len(hist) > 0 && hist[0].Hour.Equal(hourOf(old)) && (hist[0].Counted != 2 || hist[0].State != metering.StateAccepted) {
-				t.Fatalf("a forgotten hour in History: %+v", hist[0])
-			}
-		}
-		// Usage arriving late brings the hour back: it is due again.
-		mustVote(t, s, "Cats", old)
-		recs := mustRecords(t, s, DefaultDimension)
-		if len(recs) != 4 || !recs[0].Hour.Equal(hourOf(old)) || recs[0].Due() != 1 || recs[0].Version != 1 {
-			t.Errorf("Records after a late vote = %+v, want the old hour back with 1 due", recs)
-		}
-	})
-
-	// The ledger's own contract is the kit's conformance suite
-	// (ledger_test.go); what follows is particular to these stores.
-	t.Run("RenewOfALostLockIsErrLockLost", func(t *testing.T) {
-		ctx, s := t.Context(), openNow(t)
-		l1, err := s.Lock(ctx, "reporter", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l1.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		l2, err := s.Lock(ctx, "reporter", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l2.Release(ctx)
-		if err := l1.Renew(ctx); !errors.Is(err, ErrLockLost) {
-			t.Errorf("Renew of a released lock err = %v, want ErrLockLost", err)
-		}
-	})
-
+	// The ledger's own behaviour (forgetting settled hours, the lock) is
+	// tested with the kit's ledgers, metering/redisledger and
+	// metering/boltledger, whose conformance suite this store's ledger is.
 	t.Run("PingAndClose", func(t *testing.T) {
 		ctx, s := t.Context(), openNow(t)
 		if err := s.Ping(ctx); err != nil {
@@ -419,19 +345,11 @@ func mustRecords(t *testing.T, s Store, dim string) []metering.Record {
 	return recs
 }
 
-func hoursOf(recs []metering.Record) []time.Time {
-	hours := make([]time.Time, len(recs))
-	for i, r := range recs {
-		hours[i] = r.Hour
-	}
-	return hours
-}
-
 // hoursAndCounts renders records as "2006-01-02T15:counted".
 func hoursAndCounts(recs []metering.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = fmt.Sprintf("%s:%v", r.Hour.Format(hourLayout), r.Counted)
+		out[i] = fmt.Sprintf("%s:%v", r.Hour.Format("2006-01-02T15"), r.Counted)
 	}
 	return out
 }

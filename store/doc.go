@@ -1,7 +1,9 @@
 // Package store keeps the vote counts, the hourly usage counters and the
 // metering ledger of azure-vote, in Redis ([Redis]) or in an embedded bbolt
 // file ([Bolt]). Both implement the same methods and pass one contract test
-// suite; both implement [metering.Ledger].
+// suite; both implement [metering.Ledger]. The usage counters and the
+// ledger are the kit's ledgers (metering/redisledger, metering/boltledger),
+// which own their layout below; the votes count usage through them.
 //
 // A vote is one atomic step: it adds 1 to the choice's count and 1 to the
 // usage counter of the vote's UTC hour, and returns the counts after it. A
@@ -21,7 +23,7 @@
 // "azure-vote:" and dimension "pervote":
 //
 //	azure-vote:votes                              hash: choice -> count
-//	azure-vote:usage:pervote:2026-11-22T08        integer: votes cast in that UTC hour
+//	azure-vote:usage:pervote:2026-11-22T08        number: votes cast in that UTC hour
 //	azure-vote:usage-hours:pervote                sorted set: member = hour, score = unix
 //	                                              seconds of its start; the hours with
 //	                                              usage or a ledger record
@@ -36,7 +38,9 @@
 // RFC 3339 in UTC (empty when unset), quantities decimal strings. Only a
 // carry into the hour writes carried_in and carried_from, and it leaves the
 // version alone. The index forgets hours settled, balanced and older than two
-// days; their keys stay.
+// days; their keys stay. The keys usage, usage-hours, ledger and lock are
+// redisledger's: a vote group's script counts its usage through
+// redisledger.CountLua.
 //
 // # Redis Cluster
 //
@@ -56,6 +60,8 @@
 //	usage / <dimension>     hour "2006-01-02T15" -> count of the hour (decimal ASCII)
 //	ledger / <dimension>    hour "2006-01-02T15" -> JSON of metering.Record
 //	                        (Counted is not stored: the usage bucket owns it)
+//	                        usage and ledger are boltledger's: a vote commit
+//	                        counts through boltledger's Count in its Update
 //	vote-tokens             token -> expiry (big-endian Unix ns)
 //	vote-token-expiry       expiry + token -> empty: the index every vote commit
 //	                        walks to forget expired tokens

@@ -7,27 +7,30 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/redisledger"
 )
 
 // Redis is the store on a Redis server, Sentinel group or Cluster. Its
-// layout is described in the package documentation.
+// layout is described in the package documentation. Its usage counters and
+// ledger are a [redisledger.Ledger] on the same client and prefix, which
+// the votes count through.
 type Redis struct {
 	rdb    redis.UniversalClient
-	prefix string
+	ledger *redisledger.Ledger
 	dim    string
-	now    func() time.Time
 
 	// The keys every vote writes, built once: the vote path is hot.
-	votes, voteHours string
-	voteUsage        string // the usage key less its hour
-	voteTokens       string // the key of a vote token less the token
-	tokenTTL         time.Duration
-	waitReplicas     int           // see Options.WaitReplicas
-	waitTimeout      time.Duration //
+	votes        string
+	voteTokens   string // the key of a vote token less the token
+	tokenTTL     time.Duration
+	waitReplicas int           // see Options.WaitReplicas
+	waitTimeout  time.Duration //
 
 	groups redisGroups // votes and reads, grouped into round trips
 
-	vote, reset, update, carry, prune, renew, release *redis.Script
+	vote, reset *redis.Script
 }
 
 // NewRedis makes a store on the server(s) of opts, which ParseRedisAddr
@@ -42,34 +45,50 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	}
 	applyClientSettings(&uo)
 	o = o.withDefaults()
-	s := &Redis{
-		rdb:          newClient(&uo),
-		prefix:       o.Prefix,
+	rdb := newClient(&uo)
+	return &Redis{
+		rdb:          rdb,
+		ledger:       redisledger.New(rdb, redisledger.Options{Prefix: o.Prefix, Now: o.Now}),
 		dim:          o.Dimension,
-		now:          o.Now,
+		votes:        o.Prefix + "votes",
+		voteTokens:   o.Prefix + "vote-token:",
 		tokenTTL:     o.TokenTTL,
 		waitReplicas: o.WaitReplicas,
 		waitTimeout:  o.WaitTimeout,
 		vote:         redis.NewScript(voteScript),
 		reset:        redis.NewScript(resetScript),
-		update:       redis.NewScript(updateScript),
-		carry:        redis.NewScript(carryScript),
-		prune:        redis.NewScript(pruneScript),
-		renew:        redis.NewScript(renewScript),
-		release:      redis.NewScript(releaseScript),
 	}
-	s.votes, s.voteHours, s.voteUsage = s.prefix+"votes", s.hoursKey(s.dim), s.usageKey(s.dim, "")
-	s.voteTokens = s.prefix + "vote-token:"
-	return s
 }
 
-func (s *Redis) votesKey() string                 { return s.votes }
-func (s *Redis) usageKey(dim, hour string) string { return s.prefix + "usage:" + dim + ":" + hour }
-func (s *Redis) hoursKey(dim string) string       { return s.prefix + "usage-hours:" + dim }
-func (s *Redis) ledgerKey(dim, hour string) string {
-	return s.prefix + "ledger:" + dim + ":" + hour
+func (s *Redis) votesKey() string { return s.votes }
+
+// The metering.Ledger of the store's usage, for the reporter and the usage
+// page: the redisledger.Ledger's.
+
+// Records is [redisledger.Ledger.Records].
+func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, error) {
+	return s.ledger.Records(ctx, dim)
 }
-func (s *Redis) lockKey(name string) string { return s.prefix + "lock:" + name }
+
+// History is [redisledger.Ledger.History].
+func (s *Redis) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
+	return s.ledger.History(ctx, dim, from)
+}
+
+// Update is [redisledger.Ledger.Update].
+func (s *Redis) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
+	return s.ledger.Update(ctx, rec)
+}
+
+// Carry is [redisledger.Ledger.Carry].
+func (s *Redis) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
+	return s.ledger.Carry(ctx, from, to, quantity)
+}
+
+// Lock is [redisledger.Ledger.Lock]: the reporter lock, beside the store's keys.
+func (s *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
+	return s.ledger.Lock(ctx, name, ttl)
+}
 
 // resetScript zeroes every count of the votes hash and returns it.
 const resetScript = `

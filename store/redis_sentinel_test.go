@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 // openSentinel opens the store through g's Sentinels, as

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/azure-vote/azure-vote/metering"
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 func TestRedisContract(t *testing.T) {

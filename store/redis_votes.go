@@ -11,30 +11,33 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/redisledger"
 )
 
 // voteScript applies a group of votes in one step and returns the counts
 // from before it, with which votes counted: a vote with a token counts only
 // if SET NX of its token key succeeds, so a token counts once whether it is
-// repeated within the group or in a later one. Counts and usage then grow
-// by each choice's and each hour's total.
+// repeated within the group or in a later one. Counts then grow by each
+// choice's total, and usage by each hour's, counted through the ledger's
+// script API (redisledger.CountLua, prepended), which alone knows its keys.
 //
-// KEYS: 1 the votes hash, 2 the usage-hours index, 3..2+n the usage counter
-// of each of the group's n hours, then one key per distinct token.
-// ARGV: 1 n, 2 the token lifetime in ms, 3..2+2n each hour's label and
-// score, then three per vote: choice, hour (1..n), token (1.., 0 = none).
+// KEYS: 1 the votes hash, then nk keys per hour of the group's n hours
+// (the ledger's CountKeys), then one key per distinct token.
+// ARGV: 1 n, 2 the token lifetime in ms, 3 nk, 4 na, then na arguments per
+// hour (CountKeys'), then three per vote: choice, hour (1..n), token (1..,
+// 0 = none).
 //
 // Every key is declared, so with Redis Cluster the script runs where the
 // prefix's hash tag puts them all.
-const voteScript = `
-local n = tonumber(ARGV[1])
+const voteScript = redisledger.CountLua + `
+local n, nk, na = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local before = redis.call('HGETALL', KEYS[1])
 local counted, byChoice, byHour, marked = {}, {}, {}, {}
-for i = 3 + 2 * n, #ARGV, 3 do
+for i = 5 + n * na, #ARGV, 3 do
   local choice, h, tk = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local ok = tk == 0
   if not ok then
-    local key = KEYS[2 + n + tk]
+    local key = KEYS[1 + n * nk + tk]
     ok = redis.call('SET', key, '1', 'NX', 'PX', ARGV[2])
     if ok then marked[#marked + 1] = key end
   end
@@ -48,10 +51,7 @@ for i = 3 + 2 * n, #ARGV, 3 do
 end
 local ok, err = pcall(function()
   for choice, k in pairs(byChoice) do redis.call('HINCRBY', KEYS[1], choice, k) end
-  for h, k in pairs(byHour) do
-    redis.call('INCRBY', KEYS[2 + h], k)
-    redis.call('ZADD', KEYS[2], ARGV[2 + 2 * h], ARGV[1 + 2 * h])
-  end
+  for h, k in pairs(byHour) do redisledger_count(2 + (h - 1) * nk, 5 + (h - 1) * na, k) end
 end)
 if not ok then
   -- A token stays only with its vote: sent again, it must count.
@@ -214,15 +214,17 @@ func (s *Redis) scriptInput(group []*redisOp) (keys []string, args []any) {
 	if len(votes) == 0 {
 		return nil, nil
 	}
-	keys = make([]string, 0, 2+len(hours)+len(tokens))
-	keys = append(keys, s.votes, s.voteHours)
-	args = make([]any, 0, 2+2*len(hours)+3*len(votes))
-	args = append(args, len(hours), s.tokenTTL.Milliseconds())
+	// Each hour's keys and arguments, from the ledger: their lengths are
+	// the same for every hour, and the script is told them.
+	var nk, na int
+	keys = append(make([]string, 0, 1+2*len(hours)+len(tokens)), s.votes)
+	args = make([]any, 4, 4+2*len(hours)+3*len(votes))
 	for _, h := range hours {
-		label := h.Format(hourLayout)
-		keys = append(keys, s.voteUsage+label)
-		args = append(args, label, h.Unix())
+		k, a := s.ledger.CountKeys(s.dim, h)
+		keys, args = append(keys, k...), append(args, a...)
+		nk, na = len(k), len(a)
 	}
+	args[0], args[1], args[2], args[3] = len(hours), s.tokenTTL.Milliseconds(), nk, na
 	for _, t := range tokens {
 		keys = append(keys, s.voteTokens+t)
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/metering/usage"
 	"github.com/azure-vote/azure-vote/store"
-	"github.com/azure-vote/azure-vote/store/redistest"
 )
 
 // testStore is a real store: the vote side the server uses and the ledger

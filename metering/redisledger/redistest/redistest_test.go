@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 func TestStartStopRestart(t *testing.T) {

@@ -1,8 +1,7 @@
-package store
+package redisledger
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,7 +10,61 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/internal/ledgerkit"
 )
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "metering:"
+
+// Options configure a Ledger.
+type Options struct {
+	// Prefix starts every key; default DefaultPrefix. With Redis Cluster it
+	// must hold a hash tag, e.g. "{azure-vote}:" (see the package
+	// documentation).
+	Prefix string
+	// Now is the clock of housekeeping: which settled hours Records leaves
+	// out and where History ends; default time.Now. Lock expiry is Redis's.
+	Now func() time.Time
+}
+
+// Ledger is a metering.Ledger on Redis. It is safe for concurrent use; the
+// client it is given stays the caller's to close.
+type Ledger struct {
+	rdb    redis.UniversalClient
+	prefix string
+	now    func() time.Time
+
+	update, carry, prune, renew, release *redis.Script
+}
+
+var _ metering.Ledger = (*Ledger)(nil)
+
+// New returns the ledger on rdb. It does not connect.
+func New(rdb redis.UniversalClient, o Options) *Ledger {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Ledger{
+		rdb:     rdb,
+		prefix:  o.Prefix,
+		now:     o.Now,
+		update:  redis.NewScript(updateScript),
+		carry:   redis.NewScript(carryScript),
+		prune:   redis.NewScript(pruneScript),
+		renew:   redis.NewScript(renewScript),
+		release: redis.NewScript(releaseScript),
+	}
+}
+
+func (l *Ledger) usageKey(dim, hour string) string { return l.prefix + "usage:" + dim + ":" + hour }
+func (l *Ledger) hoursKey(dim string) string       { return l.prefix + "usage-hours:" + dim }
+func (l *Ledger) ledgerKey(dim, hour string) string {
+	return l.prefix + "ledger:" + dim + ":" + hour
+}
+func (l *Ledger) lockKey(name string) string { return l.prefix + "lock:" + name }
 
 // Fields of a ledger hash.
 const (
@@ -68,7 +121,7 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[3])}
 `
 
 // pruneScript drops hours from the index unless their usage, version or
-// carried_in changed since they were read (a late vote or carry keeps them).
+// carried_in changed since they were read (late usage or a carry keeps them).
 //
 //	KEYS: hours index, then per hour: usage counter, ledger hash
 //	ARGV: per hour: hour, usage, version, carried_in as read ('' for none)
@@ -86,28 +139,28 @@ return n
 `
 
 // Records returns the hours of the index, oldest first, read in one pipeline.
-// Hours settled, balanced and older than two days leave the index here; a
-// later vote in such an hour puts it back.
-func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, error) {
-	labels, err := s.rdb.ZRange(ctx, s.hoursKey(dim), 0, -1).Result()
+// Hours settled, balanced and older than two days leave the index here;
+// usage counted later in such an hour puts it back.
+func (l *Ledger) Records(ctx context.Context, dim string) ([]metering.Record, error) {
+	labels, err := l.rdb.ZRange(ctx, l.hoursKey(dim), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: read %s hours: %w", dim, err)
+		return nil, fmt.Errorf("redisledger: read %s hours: %w", dim, err)
 	}
 	if len(labels) == 0 {
 		return nil, nil
 	}
-	recs, raw, err := s.readHours(ctx, dim, labels)
+	recs, raw, err := l.readHours(ctx, dim, labels)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := l.now()
 	kept := recs[:0]
 	var stale []any // hour, usage, version, carried_in of forgettable hours
 	var staleKeys []string
 	for i, rec := range recs {
-		if forgettable(rec, now) {
+		if ledgerkit.Forgettable(rec, now) {
 			label := labels[i]
-			staleKeys = append(staleKeys, s.usageKey(dim, label), s.ledgerKey(dim, label))
+			staleKeys = append(staleKeys, l.usageKey(dim, label), l.ledgerKey(dim, label))
 			stale = append(stale, label, raw[i].counted, raw[i].fields[fieldVersion], raw[i].fields[fieldCarriedIn])
 			continue
 		}
@@ -115,31 +168,26 @@ func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, err
 	}
 	recs = kept
 	if len(stale) > 0 {
-		keys := append([]string{s.hoursKey(dim)}, staleKeys...)
-		if err := s.prune.Run(ctx, s.rdb, keys, stale...).Err(); err != nil {
-			return nil, fmt.Errorf("store: prune %s hours: %w", dim, err)
+		keys := append([]string{l.hoursKey(dim)}, staleKeys...)
+		if err := l.prune.Run(ctx, l.rdb, keys, stale...).Err(); err != nil {
+			return nil, fmt.Errorf("redisledger: prune %s hours: %w", dim, err)
 		}
 	}
 	return recs, nil
 }
 
-// maxHistory bounds how far back History reads.
-const maxHistory = 31 * 24 * time.Hour
-
 // History returns every hour of the dimension from the hour of from up to
 // now that has usage or a record, oldest first, settled ones included: what
 // a usage page shows, where Records keeps to what the reporter still needs.
 // It reads at most the last 31 days.
-func (s *Redis) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
-	first, last := metering.HourOf(from), metering.HourOf(s.now())
-	if oldest := last.Add(-maxHistory); first.Before(oldest) {
-		first = oldest
-	}
+func (l *Ledger) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
+	now := l.now()
+	last := metering.HourOf(now)
 	var labels []string
-	for h := first; !h.After(last); h = h.Add(time.Hour) {
-		labels = append(labels, h.Format(hourLayout))
+	for h := ledgerkit.HistoryStart(from, now); !h.After(last); h = h.Add(time.Hour) {
+		labels = append(labels, h.Format(ledgerkit.HourLayout))
 	}
-	recs, raw, err := s.readHours(ctx, dim, labels)
+	recs, raw, err := l.readHours(ctx, dim, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -159,17 +207,17 @@ type rawHour struct {
 }
 
 // readHours reads the usage and ledger of the hours in one pipeline.
-func (s *Redis) readHours(ctx context.Context, dim string, labels []string) ([]metering.Record, []rawHour, error) {
+func (l *Ledger) readHours(ctx context.Context, dim string, labels []string) ([]metering.Record, []rawHour, error) {
 	usage := make([]*redis.StringCmd, len(labels))
 	ledger := make([]*redis.MapStringStringCmd, len(labels))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, label := range labels {
-			usage[i] = p.Get(ctx, s.usageKey(dim, label))
-			ledger[i] = p.HGetAll(ctx, s.ledgerKey(dim, label))
+			usage[i] = p.Get(ctx, l.usageKey(dim, label))
+			ledger[i] = p.HGetAll(ctx, l.ledgerKey(dim, label))
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, fmt.Errorf("store: read %s ledger: %w", dim, err)
+		return nil, nil, fmt.Errorf("redisledger: read %s ledger: %w", dim, err)
 	}
 	recs := make([]metering.Record, len(labels))
 	raw := make([]rawHour, len(labels))
@@ -179,11 +227,11 @@ func (s *Redis) readHours(ctx context.Context, dim string, labels []string) ([]m
 			counted, err = "", nil
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: read usage of %s %s: %w", dim, label, err)
+			return nil, nil, fmt.Errorf("redisledger: read usage of %s %s: %w", dim, label, err)
 		}
 		fields, err := ledger[i].Result()
 		if err != nil {
-			return nil, nil, fmt.Errorf("store: read ledger of %s %s: %w", dim, label, err)
+			return nil, nil, fmt.Errorf("redisledger: read ledger of %s %s: %w", dim, label, err)
 		}
 		if recs[i], err = decodeRecord(dim, label, counted, fields); err != nil {
 			return nil, nil, err
@@ -196,20 +244,20 @@ func (s *Redis) readHours(ctx context.Context, dim string, labels []string) ([]m
 // Update stores rec if the stored version is rec.Version, with Version+1,
 // and returns the record as stored. Counted, CarriedIn and CarriedFrom are
 // not written: the usage counter and Carry own them.
-func (s *Redis) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
-	if err := checkRecord(rec); err != nil {
-		return metering.Record{}, err
+func (l *Ledger) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
+	if err := ledgerkit.CheckRecord(rec); err != nil {
+		return metering.Record{}, fmt.Errorf("redisledger: %w", err)
 	}
 	dim, hour := rec.Dimension, metering.HourOf(rec.Hour)
-	label := hour.Format(hourLayout)
-	keys := []string{s.ledgerKey(dim, label), s.hoursKey(dim), s.usageKey(dim, label)}
+	label := hour.Format(ledgerkit.HourLayout)
+	keys := []string{l.ledgerKey(dim, label), l.hoursKey(dim), l.usageKey(dim, label)}
 	args := append([]any{strconv.FormatInt(rec.Version, 10), label, hour.Unix()}, encodeRecord(rec)...)
-	res, err := s.update.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := l.update.Run(ctx, l.rdb, keys, args...).Slice()
 	if errors.Is(err, redis.Nil) {
-		return metering.Record{}, fmt.Errorf("store: update %s %s version %d: %w", dim, label, rec.Version, metering.ErrConflict)
+		return metering.Record{}, fmt.Errorf("redisledger: update %s %s version %d: %w", dim, label, rec.Version, metering.ErrConflict)
 	}
 	if err != nil {
-		return metering.Record{}, fmt.Errorf("store: update %s %s: %w", dim, label, err)
+		return metering.Record{}, fmt.Errorf("redisledger: update %s %s: %w", dim, label, err)
 	}
 	return decodeScriptRecord(dim, label, res)
 }
@@ -217,23 +265,23 @@ func (s *Redis) Update(ctx context.Context, rec metering.Record) (metering.Recor
 // Carry updates from as Update does and, in the same script, adds quantity
 // to the CarriedIn of hour to and sets its CarriedFrom; the target's version
 // does not change.
-func (s *Redis) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
-	if err := checkCarry(from, to, quantity); err != nil {
-		return metering.Record{}, err
+func (l *Ledger) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
+	if err := ledgerkit.CheckCarry(from, to, quantity); err != nil {
+		return metering.Record{}, fmt.Errorf("redisledger: %w", err)
 	}
 	dim, hour, toHour := from.Dimension, metering.HourOf(from.Hour), metering.HourOf(to)
-	label, toLabel := hour.Format(hourLayout), toHour.Format(hourLayout)
-	keys := []string{s.ledgerKey(dim, label), s.hoursKey(dim), s.usageKey(dim, label), s.ledgerKey(dim, toLabel)}
+	label, toLabel := hour.Format(ledgerkit.HourLayout), toHour.Format(ledgerkit.HourLayout)
+	keys := []string{l.ledgerKey(dim, label), l.hoursKey(dim), l.usageKey(dim, label), l.ledgerKey(dim, toLabel)}
 	args := append([]any{
 		strconv.FormatInt(from.Version, 10), label, hour.Unix(), toLabel, toHour.Unix(),
-		formatQuantity(quantity), formatTime(hour),
+		ledgerkit.FormatQuantity(quantity), formatTime(hour),
 	}, encodeRecord(from)...)
-	res, err := s.carry.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := l.carry.Run(ctx, l.rdb, keys, args...).Slice()
 	if errors.Is(err, redis.Nil) {
-		return metering.Record{}, fmt.Errorf("store: carry from %s %s version %d: %w", dim, label, from.Version, metering.ErrConflict)
+		return metering.Record{}, fmt.Errorf("redisledger: carry from %s %s version %d: %w", dim, label, from.Version, metering.ErrConflict)
 	}
 	if err != nil {
-		return metering.Record{}, fmt.Errorf("store: carry %v from %s %s to %s: %w", quantity, dim, label, toLabel, err)
+		return metering.Record{}, fmt.Errorf("redisledger: carry %v from %s %s to %s: %w", quantity, dim, label, toLabel, err)
 	}
 	return decodeScriptRecord(dim, label, res)
 }
@@ -242,9 +290,9 @@ func (s *Redis) Carry(ctx context.Context, from metering.Record, to time.Time, q
 func encodeRecord(r metering.Record) []any {
 	return []any{
 		fieldState, string(r.State),
-		fieldSent, formatQuantity(r.Sent),
-		fieldReported, formatQuantity(r.Reported),
-		fieldCarriedOut, formatQuantity(r.CarriedOut),
+		fieldSent, ledgerkit.FormatQuantity(r.Sent),
+		fieldReported, ledgerkit.FormatQuantity(r.Reported),
+		fieldCarriedOut, ledgerkit.FormatQuantity(r.CarriedOut),
 		fieldUsageEventID, r.UsageEventID,
 		fieldMessageTime, formatTime(r.MessageTime),
 		fieldAttempts, strconv.Itoa(r.Attempts),
@@ -266,7 +314,7 @@ func encodeRecord(r metering.Record) []any {
 // update and carry scripts.
 func decodeScriptRecord(dim, label string, res []any) (metering.Record, error) {
 	if len(res) != 2 {
-		return metering.Record{}, fmt.Errorf("store: ledger script for %s %s answered %d values, want 2", dim, label, len(res))
+		return metering.Record{}, fmt.Errorf("redisledger: ledger script for %s %s answered %d values, want 2", dim, label, len(res))
 	}
 	pairs, _ := res[0].([]any)
 	fields := make(map[string]string, len(pairs)/2)
@@ -282,9 +330,9 @@ func decodeScriptRecord(dim, label string, res []any) (metering.Record, error) {
 // decodeRecord builds the record of an hour from its usage counter ("" when
 // missing) and its ledger hash (empty when missing).
 func decodeRecord(dim, label, counted string, f map[string]string) (metering.Record, error) {
-	hour, err := parseHour(label)
+	hour, err := ledgerkit.ParseLabel(label)
 	if err != nil {
-		return metering.Record{}, err
+		return metering.Record{}, fmt.Errorf("redisledger: %w", err)
 	}
 	r := metering.Record{
 		Hour:          hour,
@@ -299,9 +347,9 @@ func decodeRecord(dim, label, counted string, f map[string]string) (metering.Rec
 		ResolvedBy:    f[fieldResolvedBy],
 	}
 	d := decoder{dim: dim, label: label}
-	if counted != "" {
-		r.Counted = float64(d.integer("usage counter", counted))
-	}
+	// INCRBYFLOAT keeps integral counts as plain integers ("3"), which
+	// ParseFloat reads as well as fractional ones.
+	r.Counted = d.quantity("usage counter", counted)
 	r.Sent = d.quantity(fieldSent, f[fieldSent])
 	r.Reported = d.quantity(fieldReported, f[fieldReported])
 	r.CarriedIn = d.quantity(fieldCarriedIn, f[fieldCarriedIn])
@@ -328,7 +376,7 @@ type decoder struct {
 
 func (d *decoder) fail(field, raw, want string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("store: ledger %s %s: %s is %q, not %s", d.dim, d.label, field, raw, want)
+		d.err = fmt.Errorf("redisledger: ledger %s %s: %s is %q, not %s", d.dim, d.label, field, raw, want)
 	}
 }
 
@@ -373,69 +421,10 @@ func formatBool(b bool) string {
 	return ""
 }
 
-func formatQuantity(q float64) string { return strconv.FormatFloat(q, 'f', -1, 64) }
-
 // formatTime writes RFC 3339 in UTC, and "" for the zero time.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
-}
-
-// renewScript extends the lock only if it still holds our token.
-const renewScript = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`
-
-// releaseScript deletes the lock only if it still holds our token.
-const releaseScript = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
-
-// Lock takes the named lock for ttl with SET NX PX and a random token, or
-// returns metering.ErrLocked when another holder has it.
-func (s *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
-	if ttl < time.Millisecond {
-		return nil, fmt.Errorf("store: lock %q: ttl %v is under a millisecond", name, ttl)
-	}
-	l := &redisLock{s: s, key: s.lockKey(name), token: rand.Text(), ttl: ttl}
-	err := s.rdb.Do(ctx, "set", l.key, l.token, "nx", "px", ttl.Milliseconds()).Err()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("store: lock %q: %w", name, metering.ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: lock %q: %w", name, err)
-	}
-	return l, nil
-}
-
-type redisLock struct {
-	s     *Redis
-	key   string
-	token string
-	ttl   time.Duration
-}
-
-// Renew extends the lock by its ttl, or returns ErrLockLost if it expired or
-// another holder took it.
-func (l *redisLock) Renew(ctx context.Context) error {
-	n, err := l.s.renew.Run(ctx, l.s.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
-	if err != nil {
-		return fmt.Errorf("store: renew %s: %w", l.key, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: renew %s: %w", l.key, ErrLockLost)
-	}
-	return nil
-}
-
-// Release deletes the lock if it is still ours.
-func (l *redisLock) Release(ctx context.Context) error {
-	if err := l.s.release.Run(ctx, l.s.rdb, []string{l.key}, l.token).Err(); err != nil {
-		return fmt.Errorf("store: release %s: %w", l.key, err)
-	}
-	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/store/redistest"
+	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 )
 
 func TestClusterFailsOver(t *testing.T) {
