@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/azure-vote/azure-vote/metering"
+	"github.com/azure-vote/azure-vote/metering/boltledger"
 	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/metering/meteringtest"
 )
@@ -49,8 +52,10 @@ type world struct {
 
 var start = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
-// storeKinds are the ledgers the reporter's tests run on.
-var storeKinds = []string{"memory"}
+// storeKinds are the ledgers the reporter's tests run on: both need no
+// server (the Redis ledger runs TestLedger's reporter checks in its own
+// tests).
+var storeKinds = []string{"memory", "bolt"}
 
 // forEachStore runs f on each kind of ledger.
 func forEachStore(t *testing.T, f func(t *testing.T, w *world)) {
@@ -75,6 +80,19 @@ func newWorld(tb testing.TB, kind string, opts ...worldOption) *world {
 	case "memory":
 		l := meteringtest.NewLedger(c.Now)
 		st, count = l, func(at time.Time, n int) error { l.Count(dim, at, float64(n)); return nil }
+	case "bolt":
+		db, err := bolt.Open(filepath.Join(tb.TempDir(), "ledger.db"), 0o600, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		l, err := boltledger.New(db, boltledger.Options{Now: c.Now})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st, count = l, func(at time.Time, n int) error {
+			return db.Update(func(tx *bolt.Tx) error { return l.Count(tx, dim, at, float64(n)) })
+		}
 	default:
 		tb.Fatalf("no ledger of kind %q", kind)
 	}
