@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/usage"
-	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/web"
 )
 

@@ -16,11 +16,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/metering/meteringtest"
 	"github.com/azure-vote/azure-vote/metering/usage"
-	"github.com/azure-vote/azure-vote/store"
 )
 
 // The browser tests drive a real headless Chromium against the whole app on

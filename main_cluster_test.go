@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
-	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/web"
 )
 

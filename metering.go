@@ -13,7 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/robfig/cron/v3"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/emulator"
 	"github.com/azure-vote/azure-vote/metering/usage"

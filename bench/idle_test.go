@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
 )
 
 // idleClients is how many keep-alive connections BenchmarkIdleConnections

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
-	"github.com/azure-vote/azure-vote/store"
 )
 
 func newReference(t *testing.T, rdb *redis.Client) *httptest.Server {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
-	"github.com/azure-vote/azure-vote/store"
 	"github.com/azure-vote/azure-vote/web"
 )
 

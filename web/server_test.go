@@ -16,10 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
 	"github.com/azure-vote/azure-vote/metering/usage"
-	"github.com/azure-vote/azure-vote/store"
 )
 
 // testStore is a real store: the vote side the server uses and the ledger

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/azure-vote/azure-vote/internal/store"
 	"github.com/azure-vote/azure-vote/metering/redisledger/redistest"
-	"github.com/azure-vote/azure-vote/store"
 )
 
 var tokenInput = regexp.MustCompile(`<input type="hidden" name="token" value="([A-Z2-7]{26})">`)

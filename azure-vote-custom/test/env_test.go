@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
 	corev1 "k8s.io/api/core/v1"
 )
 

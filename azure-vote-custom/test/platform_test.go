@@ -15,7 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/azure-vote/azure-vote/config"
+	"github.com/azure-vote/azure-vote/internal/config"
 )
 
 // The AKS extension manager sets top-level values of its own (Azure.*);
