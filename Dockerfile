@@ -11,6 +11,7 @@ FROM --platform=$BUILDPLATFORM golang:1.26.8 AS build
 WORKDIR /src
 # Modules first: this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./
+COPY metering/go.mod metering/go.sum ./metering/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev

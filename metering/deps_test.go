@@ -13,8 +13,8 @@ const kit = "github.com/azure-vote/azure-vote/metering"
 // The kit is imported by other people's programs: it must pull in none of
 // the app's packages nor its heavy dependencies. Only a ledger on a store
 // may import that store's client: go-redis in metering/redisledger (and its
-// test helper), bbolt in metering/boltledger. The kit will become a module
-// of its own, so nothing outside metering/ may be imported.
+// test helper), bbolt in metering/boltledger. The kit is a module of its
+// own, so nothing outside metering/ may be imported.
 func TestKitImportsNothingOfTheApp(t *testing.T) {
 	cmd := exec.Command("go", "list", "-json=ImportPath,Deps", kit+"/...")
 	out, err := cmd.Output()
@@ -96,6 +96,26 @@ func TestUsageImportsOnlyMetering(t *testing.T) {
 	for _, p := range list("-deps", pkg) {
 		if !own[p] && !std[p] && p != pkg {
 			t.Errorf("%s depends on %s, which metering does not", pkg, p)
+		}
+	}
+}
+
+// Importing the kit pulls none of the app's dependencies into an ISV's
+// module graph, not even the ones the app needs only for its tests.
+func TestKitModuleRequiresNothingOfTheApp(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "all").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v\n%s", err, out)
+	}
+	mods := strings.Fields(string(out))
+	if len(mods) < 5 || mods[0] != kit {
+		t.Fatalf("go list -m all ran outside the kit's module: %v", mods)
+	}
+	for _, m := range mods {
+		for _, app := range []string{"github.com/chromedp/", "github.com/prometheus/", "github.com/go-chi/", "github.com/azure-vote/azure-vote "} {
+			if strings.HasPrefix(m+" ", app) {
+				t.Errorf("the kit's module graph holds %s", m)
+			}
 		}
 	}
 }

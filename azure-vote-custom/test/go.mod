@@ -33,6 +33,7 @@ require (
 	github.com/Masterminds/squirrel v1.5.4 // indirect
 	github.com/ProtonMail/go-crypto v1.4.1 // indirect
 	github.com/asaskevich/govalidator v0.0.0-20230301143203-a9d515a09cc2 // indirect
+	github.com/azure-vote/azure-vote/metering v0.0.0-00010101000000-000000000000 // indirect
 	github.com/blang/semver/v4 v4.0.0 // indirect
 	github.com/chai2010/gettext-go v1.0.2 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
@@ -135,3 +136,5 @@ require (
 // The app's config package, from this repository: the chart is checked
 // against the environment variables the app really reads.
 replace github.com/azure-vote/azure-vote => ../..
+
+replace github.com/azure-vote/azure-vote/metering => ../../metering

@@ -186,11 +186,13 @@ func TestViewAsksTheServiceOnceAMinute(t *testing.T) {
 	v.Observe(metering.PassResult{Start: f.clock.Now(), Locked: true})
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if _, err := v.Report(ctx, f.hourAgo(23)); err != nil {
 				t.Error(err)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if got := f.calls(); got != 5 {
