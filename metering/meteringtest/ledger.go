@@ -1,6 +1,8 @@
 // Package meteringtest helps test code that meters with package metering:
-// an in-memory Ledger, and TestLedger, the conformance suite any Ledger
-// implementation must pass (as testing/fstest.TestFS is for file systems).
+// an in-memory Ledger, a Clock a test moves by hand, and TestLedger, the
+// conformance suite any Ledger implementation must pass (as
+// testing/fstest.TestFS is for file systems), which ends by running a
+// Reporter over the ledger against the emulator.
 package meteringtest
 
 import (
