@@ -37,8 +37,8 @@ func openRedis(t testing.TB, srv *redistest.Server, o Options) *Redis {
 	return s
 }
 
-// TestRedisDataContract reads, with a plain client, the keys operators and
-// other tools rely on.
+// TestRedisDataContract reads, with a plain client, the keys votes write
+// that operators and other tools rely on.
 func TestRedisDataContract(t *testing.T) {
 	srv := redistest.Start(t)
 	s := openRedis(t, srv, Options{Now: fixedClock(base)})
@@ -70,50 +70,8 @@ func TestRedisDataContract(t *testing.T) {
 		t.Errorf("usage-hours = %v, want %v", hours, wantHours)
 	}
 
-	rec := mustRecords(t, s, DefaultDimension)[0]
-	rec.State = metering.StateExpired
-	rec.Sent, rec.Reported, rec.CarriedOut = 3, 1, 2
-	rec.UsageEventID = "evt-1"
-	rec.MessageTime = time.Date(2026, 11, 22, 9, 0, 1, 123456700, time.UTC)
-	rec.Attempts = 1
-	rec.CorrelationID = "corr-1"
-	rec.CarriedTo = hourOf(base).Add(2 * time.Hour)
-	rec.UpdatedAt = time.Date(2026, 11, 22, 9, 5, 0, 0, time.UTC)
-	if _, err := s.Carry(ctx, rec, rec.CarriedTo, 2); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"state": "expired", "sent": "3", "reported": "1", "carried_out": "2",
-		"usage_event_id": "evt-1", "message_time": "2026-11-22T09:00:01.1234567Z",
-		"attempts": "1", "last_error": "", "correlation_id": "corr-1",
-		"carried_to": "2026-11-22T10:00:00Z", "updated_at": "2026-11-22T09:05:00Z",
-		"maybe_billed": "", "bad_answers": "0", "unresolved": "", "resolution": "",
-		"resolved_by": "", "resolved_at": "", "version": "1",
-	}
-	if got := raw.HGetAll(ctx, "azure-vote:ledger:pervote:2026-11-22T08").Val(); !maps.Equal(got, want) {
-		t.Errorf("ledger of 08 =\n%v\nwant\n%v", got, want)
-	}
-	want = map[string]string{"carried_in": "2", "carried_from": "2026-11-22T08:00:00Z"}
-	if got := raw.HGetAll(ctx, "azure-vote:ledger:pervote:2026-11-22T10").Val(); !maps.Equal(got, want) {
-		t.Errorf("ledger of 10 = %v, want %v", got, want)
-	}
-
-	l, err := s.Lock(ctx, "reporter", 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok := raw.Get(ctx, "azure-vote:lock:reporter").Val(); len(tok) < 16 {
-		t.Errorf("lock token = %q, want a random token", tok)
-	}
-	if ttl := raw.PTTL(ctx, "azure-vote:lock:reporter").Val(); ttl <= 29*time.Second || ttl > 30*time.Second {
-		t.Errorf("lock PTTL = %v, want about 30s", ttl)
-	}
-	if err := l.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := raw.Exists(ctx, "azure-vote:lock:reporter").Val(); n != 0 {
-		t.Error("Release left the lock key")
-	}
+	// The ledger's hashes and the lock are metering/redisledger's layout,
+	// tested there; the store only hands it its prefix.
 }
 
 func TestRedisChoiceNeverNamesAKey(t *testing.T) {
