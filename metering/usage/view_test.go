@@ -24,27 +24,9 @@ const (
 	dim       = "pervote"
 )
 
-// clock is a time that tests move.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a ledger and the emulator of the service, on one clock.
 type fixture struct {
-	clock  *clock
+	clock  *meteringtest.Clock
 	ledger *meteringtest.Ledger
 	emu    *emulator.Emulator
 	client *metering.Client
@@ -52,7 +34,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, o emulator.Options) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC)}
+	clk := meteringtest.NewClock(time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC))
 	o.Now = clk.Now
 	emu := emulator.New(o)
 	api := httptest.NewServer(emu)
