@@ -3,6 +3,7 @@ package redisledger_test
 import (
 	"context"
 	"log"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,7 +19,7 @@ func ExampleLedger_Count() {
 	ctx := context.Background()
 	// MaxRetries -1: a transaction retried after its answer was lost would
 	// count twice.
-	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), MaxRetries: -1})
 	defer rdb.Close()
 	ledger := redisledger.New(rdb, redisledger.Options{Prefix: "{shop}:"})
 
@@ -36,7 +37,7 @@ func ExampleLedger_Count() {
 // atomic step.
 func ExampleCountLua() {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), MaxRetries: -1})
 	defer rdb.Close()
 	ledger := redisledger.New(rdb, redisledger.Options{Prefix: "{shop}:"})
 
