@@ -46,8 +46,10 @@ var errBoltClosed = errors.New("store: the embedded store is closed")
 // Bolt is the store in an embedded bbolt file, for running without Redis.
 // Every vote is durable (fsynced) when Vote returns.
 type Bolt struct {
+	// The usage counters and metering ledger, whose methods (Records,
+	// History, Update, Carry, Lock) are the store's.
+	*boltledger.Ledger
 	db       *bolt.DB
-	ledger   *boltledger.Ledger // the usage counters and metering ledger
 	path     string
 	dim      string
 	now      func() time.Time
@@ -107,7 +109,7 @@ func OpenBolt(dir string, o Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	b := &Bolt{
-		db: db, ledger: ledger, path: path, dim: o.Dimension, now: o.Now, tokenTTL: o.TokenTTL,
+		db: db, Ledger: ledger, path: path, dim: o.Dimension, now: o.Now, tokenTTL: o.TokenTTL,
 		votes: make(chan voteRequest), quit: make(chan struct{}), committed: make(chan struct{}),
 	}
 	go b.commitVotes()
@@ -211,7 +213,7 @@ func (b *Bolt) commitVotes() {
 			}
 			// Usage through the ledger, in the same transaction as the votes.
 			for i, h := range hours {
-				if err := b.ledger.Count(tx, b.dim, h, float64(perHour[i])); err != nil {
+				if err := b.Ledger.Count(tx, b.dim, h, float64(perHour[i])); err != nil {
 					return err
 				}
 			}
@@ -286,35 +288,6 @@ func (b *Bolt) Close() error {
 		return fmt.Errorf("store: close %s: %w", b.path, err)
 	}
 	return nil
-}
-
-// The metering.Ledger of the store's usage, for the reporter and the usage
-// page: the boltledger.Ledger's.
-
-// Records is [boltledger.Ledger.Records].
-func (b *Bolt) Records(ctx context.Context, dim string) ([]metering.Record, error) {
-	return b.ledger.Records(ctx, dim)
-}
-
-// History is [boltledger.Ledger.History].
-func (b *Bolt) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
-	return b.ledger.History(ctx, dim, from)
-}
-
-// Update is [boltledger.Ledger.Update].
-func (b *Bolt) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
-	return b.ledger.Update(ctx, rec)
-}
-
-// Carry is [boltledger.Ledger.Carry].
-func (b *Bolt) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
-	return b.ledger.Carry(ctx, from, to, quantity)
-}
-
-// Lock is [boltledger.Ledger.Lock]: only one process can open the file, so
-// the reporter lock is kept in memory.
-func (b *Bolt) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
-	return b.ledger.Lock(ctx, name, ttl)
 }
 
 // boltTokens marks vote tokens inside one transaction.

@@ -8,18 +8,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/azure-vote/azure-vote/metering"
 	"github.com/azure-vote/azure-vote/metering/redisledger"
 )
 
 // Redis is the store on a Redis server, Sentinel group or Cluster. Its
 // layout is described in the package documentation. Its usage counters and
 // ledger are a [redisledger.Ledger] on the same client and prefix, which
-// the votes count through.
+// the votes count through; its methods (Records, History, Update, Carry,
+// Lock) are the store's, for the reporter and the usage page.
 type Redis struct {
-	rdb    redis.UniversalClient
-	ledger *redisledger.Ledger
-	dim    string
+	*redisledger.Ledger
+	rdb redis.UniversalClient
+	dim string
 
 	// The keys every vote writes, built once: the vote path is hot.
 	votes        string
@@ -48,7 +48,7 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 	rdb := newClient(&uo)
 	return &Redis{
 		rdb:          rdb,
-		ledger:       redisledger.New(rdb, redisledger.Options{Prefix: o.Prefix, Now: o.Now}),
+		Ledger:       redisledger.New(rdb, redisledger.Options{Prefix: o.Prefix, Now: o.Now}),
 		dim:          o.Dimension,
 		votes:        o.Prefix + "votes",
 		voteTokens:   o.Prefix + "vote-token:",
@@ -61,34 +61,6 @@ func NewRedis(opts *redis.UniversalOptions, o Options) *Redis {
 }
 
 func (s *Redis) votesKey() string { return s.votes }
-
-// The metering.Ledger of the store's usage, for the reporter and the usage
-// page: the redisledger.Ledger's.
-
-// Records is [redisledger.Ledger.Records].
-func (s *Redis) Records(ctx context.Context, dim string) ([]metering.Record, error) {
-	return s.ledger.Records(ctx, dim)
-}
-
-// History is [redisledger.Ledger.History].
-func (s *Redis) History(ctx context.Context, dim string, from time.Time) ([]metering.Record, error) {
-	return s.ledger.History(ctx, dim, from)
-}
-
-// Update is [redisledger.Ledger.Update].
-func (s *Redis) Update(ctx context.Context, rec metering.Record) (metering.Record, error) {
-	return s.ledger.Update(ctx, rec)
-}
-
-// Carry is [redisledger.Ledger.Carry].
-func (s *Redis) Carry(ctx context.Context, from metering.Record, to time.Time, quantity float64) (metering.Record, error) {
-	return s.ledger.Carry(ctx, from, to, quantity)
-}
-
-// Lock is [redisledger.Ledger.Lock]: the reporter lock, beside the store's keys.
-func (s *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (metering.Lock, error) {
-	return s.ledger.Lock(ctx, name, ttl)
-}
 
 // resetScript zeroes every count of the votes hash and returns it.
 const resetScript = `

@@ -220,7 +220,7 @@ func (s *Redis) scriptInput(group []*redisOp) (keys []string, args []any) {
 	keys = append(make([]string, 0, 1+2*len(hours)+len(tokens)), s.votes)
 	args = make([]any, 4, 4+2*len(hours)+3*len(votes))
 	for _, h := range hours {
-		k, a := s.ledger.CountKeys(s.dim, h)
+		k, a := s.Ledger.CountKeys(s.dim, h)
 		keys, args = append(keys, k...), append(args, a...)
 		nk, na = len(k), len(a)
 	}
