@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-
-	"github.com/go-chi/chi/v5/middleware"
 )
 
 // Error is an answer for the client: a status and a message meant for a
@@ -96,7 +94,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if e.Status == http.StatusServiceUnavailable {
 			level = slog.LevelDebug
 		}
-		s.log.Log(r.Context(), level, e.Message, "err", e.Err, "request_id", middleware.GetReqID(r.Context()))
+		s.log.Log(r.Context(), level, e.Message, "err", e.Err, "request_id", requestID(r.Context()))
 		w.Header().Set("Retry-After", "2")
 	}
 	if e.Status == http.StatusRequestTimeout || e.Status == http.StatusRequestEntityTooLarge {

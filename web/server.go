@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 )
 
 // VoteStore keeps the vote counts and, in the same transaction, the usage
@@ -76,7 +75,8 @@ type Server struct {
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
 	// draining makes /readyz answer 503 while requests are still served.
-	draining atomic.Bool
+	draining   atomic.Bool
+	requestIDs *requestIDs
 }
 
 // maxFormBytes bounds a form body: a vote is a few dozen bytes.
@@ -105,7 +105,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger}
+	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger, requestIDs: newRequestIDs()}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
 }
@@ -114,7 +114,7 @@ func NewServer(o Options) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	// GetHead answers HEAD on every GET route (probes and monitors use it).
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, s.checkQuery, middleware.GetHead)
+	r.Use(s.trackRequests(true), s.recoverPanics, s.checkQuery, headAsGet)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	s.routeStatic(r)
@@ -134,7 +134,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) PrivateHandler() http.Handler {
 	r := chi.NewRouter()
 	// Not logged: a scrape every few seconds would drown the request log.
-	r.Use(middleware.RequestID, s.recoverPanics, s.checkQuery, middleware.GetHead)
+	r.Use(s.trackRequests(false), s.recoverPanics, s.checkQuery, headAsGet)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	if s.opts.Metrics != nil {
