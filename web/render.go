@@ -50,8 +50,12 @@ func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[
 		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Token: token, Note: note})
 		return
 	}
-	buf := s.bufs.Get().(*bytes.Buffer)
-	defer func() { buf.Reset(); s.bufs.Put(buf) }()
-	page := s.votePage.appendTo(buf.AvailableBuffer(), token, counts[p.Vote1], counts[p.Vote2], votedAt)
+	b, _ := s.pageBufs.Get().(*[]byte)
+	if b == nil {
+		b = new([]byte)
+	}
+	page := s.votePage.appendTo((*b)[:0], token, counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
+	*b = page // keeps the grown buffer for the next page
+	s.pageBufs.Put(b)
 }

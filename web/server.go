@@ -74,6 +74,8 @@ type Server struct {
 	// bufs recycles render buffers: a page is rendered whole before the
 	// first byte goes out, so a template error becomes a clean 500.
 	bufs sync.Pool
+	// pageBufs recycles the vote page's buffers (*[]byte).
+	pageBufs sync.Pool
 	// draining makes /readyz answer 503 while requests are still served.
 	draining   atomic.Bool
 	requestIDs *requestIDs
