@@ -103,6 +103,7 @@ type bench struct {
 	tmp       string
 	appBin    string
 	selfBin   string
+	refBin    string // serves the reference with serveReferenceCmd
 	redis     *proc
 	redisAddr string
 	rdb       *redis.Client
@@ -125,11 +126,14 @@ func newBench(ctx context.Context, o options, log io.Writer) (_ *bench, err erro
 	}
 	b.appBin = o.appBin
 	if b.appBin == "" {
-		if b.appBin, err = buildApp(ctx, tmp, log); err != nil {
+		if b.appBin, b.refBin, err = buildApp(ctx, tmp, true, log); err != nil {
 			return nil, err
 		}
 	} else if b.appBin, err = filepath.Abs(b.appBin); err != nil {
 		return nil, err
+	}
+	if b.refBin == "" { // a given app: the reference is this bench binary
+		b.refBin = b.selfBin
 	}
 	redisDir := filepath.Join(tmp, "redis")
 	if err := os.Mkdir(redisDir, 0o700); err != nil {
@@ -143,21 +147,33 @@ func newBench(ctx context.Context, o options, log io.Writer) (_ *bench, err erro
 	return b, nil
 }
 
-// buildApp builds the app of the current module into dir.
-func buildApp(ctx context.Context, dir string, log io.Writer) (string, error) {
+// buildApp builds the app of the current module into dir; with reference,
+// the reference too, from the bench's own package. Both are built as the
+// Dockerfile builds the image: static (no cgo, so no libc mapped in),
+// trimmed and stripped, so that each is measured as it would ship.
+func buildApp(ctx context.Context, dir string, reference bool, log io.Writer) (appBin, refBin string, err error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("find the module to build (run from inside it, or pass -app): %v", err)
+		return "", "", fmt.Errorf("find the module to build (run from inside it, or pass -app): %v", err)
 	}
-	bin := filepath.Join(dir, "azure-vote")
-	fmt.Fprintf(log, "building the app from %s\n", filepath.Dir(gomod))
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	fmt.Fprintf(log, "building from %s\n", filepath.Dir(gomod))
+	builds := []struct{ out, pkg string }{{filepath.Join(dir, "azure-vote"), "."}}
+	if reference {
+		builds = append(builds, struct{ out, pkg string }{filepath.Join(dir, "reference"), "./bench"})
 	}
-	return bin, nil
+	for _, b := range builds {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", b.out, b.pkg)
+		cmd.Dir = filepath.Dir(gomod)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+		}
+	}
+	if reference {
+		refBin = builds[1].out
+	}
+	return builds[0].out, refBin, nil
 }
 
 func (b *bench) close() error {
@@ -329,7 +345,7 @@ func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, er
 		var err error
 		switch {
 		case sc.Server == serverReference:
-			p, err = startProc("reference", b.selfBin,
+			p, err = startProc("reference", b.refBin,
 				[]string{serveReferenceCmd, "-port", strconv.Itoa(port), "-redis", b.redisAddr},
 				serverEnv(), logPath)
 		case sc.Store == storeRedis:

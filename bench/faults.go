@@ -73,7 +73,7 @@ func runFaults(ctx context.Context, o options, stdout, stderr io.Writer) (err er
 		return fmt.Errorf("redis-server is not on PATH (%w); install it with: apt-get install -y redis-server", err)
 	}
 	if f.appBin = o.appBin; f.appBin == "" {
-		if f.appBin, err = buildApp(ctx, tmp, stderr); err != nil {
+		if f.appBin, _, err = buildApp(ctx, tmp, false, stderr); err != nil {
 			return err
 		}
 	}

@@ -52,7 +52,7 @@ func TestFaultKillRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &faultBench{opts: o, voters: o.Concurrency[0], log: &bytes.Buffer{}, tmp: t.TempDir()}
-	if f.appBin, err = buildApp(t.Context(), f.tmp, f.log); err != nil {
+	if f.appBin, _, err = buildApp(t.Context(), f.tmp, false, f.log); err != nil {
 		t.Fatal(err)
 	}
 	if f.redisBin, err = exec.LookPath("redis-server"); err != nil {

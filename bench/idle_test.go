@@ -47,7 +47,7 @@ const holders = 2
 // so that no process needs more than 10,000 files.
 func BenchmarkIdleConnections(b *testing.B) {
 	tmp := b.TempDir()
-	app, err := buildApp(b.Context(), tmp, io.Discard)
+	app, _, err := buildApp(b.Context(), tmp, false, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
