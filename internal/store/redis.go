@@ -92,8 +92,10 @@ func (s *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the client's connections.
+// Close answers the votes and reads already waiting, then closes the
+// client's connections. Calls after it fail.
 func (s *Redis) Close() error {
+	s.groups.close()
 	if err := s.rdb.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return fmt.Errorf("store: close redis client: %w", err)
 	}

@@ -270,17 +270,29 @@ func groupContext(group []*redisOp) (context.Context, context.CancelFunc) {
 // time, during which Redis serves nobody else.
 const maxRedisGroup = 512
 
-// redisGroups is the group commit of votes and reads. At most one round trip
-// is in flight; every op that arrives meanwhile joins the next one. No timer:
-// an op that finds nothing in flight goes out at once, from its own
-// goroutine, so a lone vote waits for nothing but its round trip. While ops
-// keep arriving, one goroutine sends group after group until none waits.
+// redisGroups is the group commit of votes and reads. One goroutine, the
+// sender, makes every round trip: as soon as one is answered it sends, as
+// the next group, every op that arrived meanwhile, so at most one is in
+// flight. No timer: an op that finds the sender idle wakes it at once, and a
+// lone vote waits for nothing but a goroutine switch and its round trip.
+// Request goroutines only wait: the client's deep call stack lives on the
+// sender's stack alone, which stays grown, instead of growing the stack of
+// every request that happens to lead a group.
 type redisGroups struct {
 	mu      sync.Mutex
-	busy    bool       // a round trip is in flight, or about to be
-	pending []*redisOp // arrived since it went out: the next group
+	pending []*redisOp // arrived since the last group went out: the next group
 	spare   []*redisOp // the last group's array, reused for the next
+	// busy: the sender has been woken and has not yet found pending empty.
+	// While it is set, the wake-up is on its way or taken, so the one slot
+	// of wake is free whenever busy is not.
+	busy    bool
+	closed  bool
+	wake    chan struct{} // one slot; closed by close
+	stopped chan struct{} // closed when the sender has returned; nil before the first op
 }
+
+// errStoreClosed answers an op that arrives after Close.
+var errStoreClosed = errors.New("store: closed")
 
 // take removes the next group from pending; g.mu is held.
 func (g *redisGroups) take() []*redisOp {
@@ -293,15 +305,38 @@ func (g *redisGroups) take() []*redisOp {
 	return group
 }
 
-// done hands back an answered group and reports whether another one waits;
-// if none does, the next op to arrive sends its own.
-func (g *redisGroups) done(group []*redisOp) (more bool) {
-	clear(group)
+// next hands back the answered group (nil at first) and returns the next
+// one, or nil, leaving the sender idle, if no op waits.
+func (g *redisGroups) next(done []*redisOp) []*redisOp {
+	clear(done)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.spare = group[:0]
-	g.busy = len(g.pending) > 0
-	return g.busy
+	if done != nil {
+		g.spare = done[:0]
+	}
+	if len(g.pending) == 0 {
+		g.busy = false
+		return nil
+	}
+	return g.take()
+}
+
+// close sends what is pending, stops the sender and refuses later ops.
+func (g *redisGroups) close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	stopped := g.stopped
+	if stopped != nil {
+		close(g.wake)
+	}
+	g.mu.Unlock()
+	if stopped != nil {
+		<-stopped
+	}
 }
 
 // do sends op with the next round trip and waits for its answer or for
@@ -313,18 +348,20 @@ func (s *Redis) do(ctx context.Context, op *redisOp) error {
 	op.done = make(chan struct{}, 1)
 	g := &s.groups
 	g.mu.Lock()
-	g.pending = append(g.pending, op)
-	if g.busy {
+	if g.closed {
 		g.mu.Unlock()
-	} else {
-		g.busy = true
-		group := g.take()
-		g.mu.Unlock()
-		s.applyGroup(group) // answers op too
-		if g.done(group) {
-			go s.drainGroups()
-		}
+		return errStoreClosed
 	}
+	if g.stopped == nil { // the first op starts the sender
+		g.wake, g.stopped = make(chan struct{}, 1), make(chan struct{})
+		go s.sendGroups(g.wake, g.stopped)
+	}
+	g.pending = append(g.pending, op)
+	if !g.busy {
+		g.busy = true
+		g.wake <- struct{}{}
+	}
+	g.mu.Unlock()
 	select {
 	case <-op.done:
 		return op.err
@@ -333,16 +370,13 @@ func (s *Redis) do(ctx context.Context, op *redisOp) error {
 	}
 }
 
-// drainGroups sends group after group until no op waits.
-func (s *Redis) drainGroups() {
-	g := &s.groups
-	for {
-		g.mu.Lock()
-		group := g.take()
-		g.mu.Unlock()
-		s.applyGroup(group)
-		if !g.done(group) {
-			return
+// sendGroups is the sender: woken, it sends group after group until no op
+// waits. It returns once wake is closed, after the groups already pending.
+func (s *Redis) sendGroups(wake <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	for range wake {
+		for group := s.groups.next(nil); group != nil; group = s.groups.next(group) {
+			s.applyGroup(group)
 		}
 	}
 }
