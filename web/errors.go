@@ -94,7 +94,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if e.Status == http.StatusServiceUnavailable {
 			level = slog.LevelDebug
 		}
-		s.log.Log(r.Context(), level, e.Message, "err", e.Err, "request_id", requestID(r.Context()))
+		s.log.Log(r.Context(), level, e.Message, "err", e.Err, "request_id", requestID(w))
 		w.Header().Set("Retry-After", "2")
 	}
 	if e.Status == http.StatusRequestTimeout || e.Status == http.StatusRequestEntityTooLarge {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -44,14 +43,20 @@ func (ri *requestInfo) Write(p []byte) (int, error) {
 // (Flush, Hijack, deadlines).
 func (ri *requestInfo) Unwrap() http.ResponseWriter { return ri.ResponseWriter }
 
-type requestInfoKey struct{}
-
-// requestID is the id of the request ctx belongs to, "" outside one.
-func requestID(ctx context.Context) string {
-	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		return ri.id
+// requestID is the id of the request w answers, "" outside trackRequests.
+// It is found through the writer, not the context: a context value would
+// cost every request a copy of its *http.Request.
+func requestID(w http.ResponseWriter) string {
+	for {
+		switch t := w.(type) {
+		case *requestInfo:
+			return t.id
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return ""
+		}
 	}
-	return ""
 }
 
 // requestIDs numbers requests: a random prefix per process, so that the
@@ -93,7 +98,6 @@ func (s *Server) trackRequests(logged bool) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ri := &requestInfo{ResponseWriter: w, id: s.requestIDs.next(r)}
-			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri))
 			next.ServeHTTP(ri, r)
 			if !logged {
 				return
@@ -128,7 +132,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic", "value", v, "stack", string(debug.Stack()),
-					"request_id", requestID(r.Context()))
+					"request_id", requestID(w))
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()

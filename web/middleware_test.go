@@ -77,8 +77,8 @@ func TestRequestLineStatusAndFlush(t *testing.T) {
 			t.Errorf("flush through the wrapper: %v", err)
 		}
 		_, _ = w.Write([]byte("made"))
-		if requestID(r.Context()) == "" {
-			t.Error("no request id in the handler's context")
+		if requestID(w) == "" {
+			t.Error("no request id through the handler's writer")
 		}
 	}))
 	srv := httptest.NewServer(h)
@@ -98,4 +98,59 @@ func TestRequestLineStatusAndFlush(t *testing.T) {
 	if len(lines) != 1 || lines[0]["status"] != 201.0 || lines[0]["bytes"] != 4.0 {
 		t.Errorf("request lines %v", lines)
 	}
+}
+
+// What is logged while serving a request carries the request line's id.
+func TestPanicLogCarriesRequestID(t *testing.T) {
+	var logs bytes.Buffer
+	s := &Server{log: slog.New(slog.NewJSONHandler(&logs, nil)), requestIDs: newRequestIDs()}
+	h := s.trackRequests(true)(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("broken handler")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var panicID, requestLineID string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := m["request_id"].(string)
+		switch m["msg"] {
+		case "panic":
+			panicID = id
+		case "request":
+			requestLineID = id
+		}
+	}
+	if panicID == "" || panicID != requestLineID {
+		t.Errorf("panic logged with id %q, request line %q:\n%s", panicID, requestLineID, logs.String())
+	}
+}
+
+// A method of the client's invention is counted as "other": clients cannot
+// add series to the request histogram.
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	f := newFixture(t, boltStore(t), defaultPage)
+	for _, m := range []string{"BREW", "WHEN", "GET"} {
+		f.do(m, "/", nil, nil)
+	}
+	_, body, _ := f.do("GET", "/metrics", nil, nil)
+	if !strings.Contains(body, `azure_vote_http_request_duration_seconds_count{code="405",method="other",route="unmatched"} 2`) ||
+		strings.Contains(body, "BREW") || !strings.Contains(body, `method="GET",route="/"} 1`) {
+		t.Errorf("request series:\n%s", grepLines(body, "http_request_duration_seconds_count"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
