@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/azure-vote/azure-vote/metering"
@@ -30,6 +31,17 @@ type Metrics struct {
 	lastReport  prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	apiCalls    *prometheus.HistogramVec
+
+	// The children of requests and votes, by label values: resolving them
+	// hashes every label on every request, a lookup here does not.
+	requestSeries sync.Map // requestSeries → prometheus.Observer
+	voteSeries    sync.Map // choice → prometheus.Counter
+}
+
+// requestSeries are the labels of one series of requests.
+type requestSeries struct {
+	method, route string
+	code          int
 }
 
 // Namespace prefixes every series of the application.
@@ -135,11 +147,17 @@ func (m *Metrics) ObserveAPICall(operation string, status int, d time.Duration) 
 	m.apiCalls.WithLabelValues(operation, code).Observe(d.Seconds())
 }
 
+// countVote counts a vote for choice, one of the page's two.
 func (m *Metrics) countVote(choice string) {
-	if m != nil {
-		m.votes.WithLabelValues(choice).Inc()
-		m.usage.Inc()
+	if m == nil {
+		return
 	}
+	c, ok := m.voteSeries.Load(choice)
+	if !ok {
+		c, _ = m.voteSeries.LoadOrStore(choice, m.votes.WithLabelValues(choice))
+	}
+	c.(prometheus.Counter).Inc()
+	m.usage.Inc()
 }
 
 func (m *Metrics) storeError() {
@@ -152,10 +170,25 @@ func (m *Metrics) observeRequest(r *http.Request, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	// The route pattern, not the path, keeps the label set bounded.
-	route := "unmatched"
+	// The route pattern, not the path, and the method only when it is a
+	// standard one keep the label set bounded, whatever clients send.
+	k := requestSeries{method: methodLabel(r.Method), route: "unmatched", code: status}
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-		route = rc.RoutePattern()
+		k.route = rc.RoutePattern()
 	}
-	m.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Observe(d.Seconds())
+	o, ok := m.requestSeries.Load(k)
+	if !ok {
+		o, _ = m.requestSeries.LoadOrStore(k, m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.code)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// methodLabel is method if it is one of HTTP's own, else "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
