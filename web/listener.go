@@ -3,7 +3,7 @@ package web
 import (
 	"net"
 	"net/http"
-	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/netutil"
 )
@@ -23,7 +23,7 @@ func LimitConnections(srv *http.Server, ln net.Listener, limit int) net.Listener
 	if limit <= 0 {
 		return ln
 	}
-	idle := &idleConns{max: max(1, limit/2), conns: make(map[net.Conn]struct{})}
+	idle := &idleConns{max: int64(max(1, limit/2))}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
 		idle.track(c, st)
@@ -31,31 +31,52 @@ func LimitConnections(srv *http.Server, ln net.Listener, limit int) net.Listener
 			next(c, st)
 		}
 	}
-	return netutil.LimitListener(ln, limit)
+	return idleTracking{netutil.LimitListener(ln, limit)}
 }
 
-// idleConns are the connections waiting for their next request.
+// idleTracking gives each connection it accepts the flag idleConns keeps.
+type idleTracking struct{ net.Listener }
+
+func (l idleTracking) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &trackedConn{Conn: c}, nil
+}
+
+// trackedConn is a connection that knows whether idleConns counts it.
+type trackedConn struct {
+	net.Conn
+	idle bool // set and read only by its ConnState calls, which come in turn
+}
+
+// idleConns counts the connections waiting for their next request. Every
+// request changes its connection's state twice: a count and a flag of the
+// connection's own keep that free of locks and maps.
 type idleConns struct {
-	max   int
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	max int64
+	n   atomic.Int64
 }
 
 func (ic *idleConns) track(c net.Conn, st http.ConnState) {
-	ic.mu.Lock()
-	if st != http.StateIdle {
-		delete(ic.conns, c)
-		ic.mu.Unlock()
+	tc, ok := c.(*trackedConn)
+	if !ok { // not from idleTracking: nothing to count
 		return
 	}
-	full := len(ic.conns) >= ic.max
-	if !full {
-		ic.conns[c] = struct{}{}
+	if st != http.StateIdle {
+		if tc.idle {
+			tc.idle = false
+			ic.n.Add(-1)
+		}
+		return
 	}
-	ic.mu.Unlock()
-	if full {
+	if ic.n.Add(1) > ic.max {
+		ic.n.Add(-1)
 		// The server's next read fails and it ends the connection, which
 		// frees its slot in the listener.
 		_ = c.Close()
+		return
 	}
+	tc.idle = true
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type Serving struct {
 
 	mu     sync.Mutex
 	unused map[net.Conn]time.Time // connections without a request yet, by when they opened
+	// nUnused is len(unused): while it is 0, as it mostly is under load,
+	// a request's state changes skip the lock.
+	nUnused atomic.Int64
 }
 
 // Serve starts srv on ln in the background.
@@ -28,13 +32,16 @@ func Serve(srv *http.Server, ln net.Listener) *Serving {
 	s := &Serving{srv: srv, ln: ln, done: make(chan error, 1), unused: make(map[net.Conn]time.Time)}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		s.mu.Lock()
-		if st == http.StateNew {
-			s.unused[c] = time.Now()
-		} else {
-			delete(s.unused, c)
+		if st == http.StateNew || s.nUnused.Load() > 0 {
+			s.mu.Lock()
+			if st == http.StateNew {
+				s.unused[c] = time.Now()
+			} else {
+				delete(s.unused, c)
+			}
+			s.nUnused.Store(int64(len(s.unused)))
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
 		if next != nil {
 			next(c, st)
 		}
@@ -89,4 +96,5 @@ func (s *Serving) closeUnused(t time.Time) {
 			delete(s.unused, c)
 		}
 	}
+	s.nUnused.Store(int64(len(s.unused)))
 }
