@@ -108,10 +108,14 @@ func (s *Server) trackRequests(logged bool) func(http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.opts.Metrics.observeRequest(r, status, d)
-			if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			// To the handler itself: Logger.LogAttrs would unwind the stack
+			// for a source position that the line never shows.
+			h := s.log.Handler()
+			if !h.Enabled(r.Context(), slog.LevelInfo) {
 				return
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			line.AddAttrs(
 				slog.String("request_id", ri.id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -119,6 +123,7 @@ func (s *Server) trackRequests(logged bool) func(http.Handler) http.Handler {
 				slog.Int("bytes", ri.bytes),
 				slog.Duration("duration", d),
 			)
+			_ = h.Handle(r.Context(), line)
 		})
 	}
 }
