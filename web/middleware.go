@@ -106,7 +106,8 @@ func (s *Server) trackRequests(logged bool) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			d := time.Since(start)
+			end := time.Now()
+			d := end.Sub(start)
 			s.opts.Metrics.observeRequest(r, status, d)
 			// To the handler itself: Logger.LogAttrs would unwind the stack
 			// for a source position that the line never shows.
@@ -114,7 +115,7 @@ func (s *Server) trackRequests(logged bool) func(http.Handler) http.Handler {
 			if !h.Enabled(r.Context(), slog.LevelInfo) {
 				return
 			}
-			line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 			line.AddAttrs(
 				slog.String("request_id", ri.id),
 				slog.String("method", r.Method),

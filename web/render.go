@@ -50,10 +50,7 @@ func (s *Server) renderIndex(w http.ResponseWriter, r *http.Request, counts map[
 		s.render(w, r, "index.html", indexData{Page: p, Count1: counts[p.Vote1], Count2: counts[p.Vote2], Token: token, Note: note})
 		return
 	}
-	b, _ := s.pageBufs.Get().(*[]byte)
-	if b == nil {
-		b = new([]byte)
-	}
+	b := s.pageBufs.Get().(*[]byte)
 	page := s.votePage.appendTo((*b)[:0], token, counts[p.Vote1], counts[p.Vote2], votedAt)
 	s.writePage(w, page)
 	*b = page // keeps the grown buffer for the next page

@@ -109,6 +109,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger, requestIDs: newRequestIDs()}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.pageBufs.New = func() any { return new([]byte) }
 	return s, nil
 }
 
