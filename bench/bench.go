@@ -158,22 +158,26 @@ func buildApp(ctx context.Context, dir string, reference bool, log io.Writer) (a
 		return "", "", fmt.Errorf("find the module to build (run from inside it, or pass -app): %v", err)
 	}
 	fmt.Fprintf(log, "building from %s\n", filepath.Dir(gomod))
-	builds := []struct{ out, pkg string }{{filepath.Join(dir, "azure-vote"), "."}}
-	if reference {
-		builds = append(builds, struct{ out, pkg string }{filepath.Join(dir, "reference"), "./bench"})
-	}
-	for _, b := range builds {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", b.out, b.pkg)
+	build := func(out, pkg string) error {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 		cmd.Dir = filepath.Dir(gomod)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 		}
+		return nil
+	}
+	appBin = filepath.Join(dir, "azure-vote")
+	if err := build(appBin, "."); err != nil {
+		return "", "", err
 	}
 	if reference {
-		refBin = builds[1].out
+		refBin = filepath.Join(dir, "reference")
+		if err := build(refBin, "./bench"); err != nil {
+			return "", "", err
+		}
 	}
-	return builds[0].out, refBin, nil
+	return appBin, refBin, nil
 }
 
 func (b *bench) close() error {
@@ -341,28 +345,18 @@ func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, er
 	var base string
 	p, _, err := startOnFreePort(func(port int) (*proc, error) {
 		base = "http://127.0.0.1:" + strconv.Itoa(port)
-		var p *proc
-		var err error
 		switch {
 		case sc.Server == serverReference:
-			p, err = startProc("reference", b.refBin,
+			return startServing(ctx, "reference", b.refBin,
 				[]string{serveReferenceCmd, "-port", strconv.Itoa(port), "-redis", b.redisAddr},
-				serverEnv(), logPath)
+				serverEnv(), logPath, base)
 		case sc.Store == storeRedis:
-			p, err = startProc("app", b.appBin, nil,
-				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath)
+			return startServing(ctx, "app", b.appBin, nil,
+				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath, base)
 		default:
-			p, err = startProc("app", b.appBin, nil,
-				serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath)
+			return startServing(ctx, "app", b.appBin, nil,
+				serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath, base)
 		}
-		if err != nil {
-			return nil, err
-		}
-		if err := p.waitHTTP(ctx, base+"/readyz"); err != nil {
-			_ = p.stop()
-			return nil, err
-		}
-		return p, nil
 	})
 	return p, base, err
 }

@@ -137,16 +137,8 @@ func (f *faultBench) measure(ctx context.Context, dir, redisAddr string, counter
 	var base string
 	app, _, err := startOnFreePort(func(port int) (*proc, error) {
 		base = "http://127.0.0.1:" + strconv.Itoa(port)
-		p, err := startProc("app", f.appBin, nil,
-			serverEnv("PORT="+strconv.Itoa(port), "REDIS="+redisAddr, "DATA_DIR="+dir, "LOG_LEVEL="+f.opts.LogLevel), filepath.Join(dir, "app.log"))
-		if err != nil {
-			return nil, err
-		}
-		if err := p.waitHTTP(ctx, base+"/readyz"); err != nil {
-			_ = p.stop()
-			return nil, err
-		}
-		return p, nil
+		return startServing(ctx, "app", f.appBin, nil,
+			serverEnv("PORT="+strconv.Itoa(port), "REDIS="+redisAddr, "DATA_DIR="+dir, "LOG_LEVEL="+f.opts.LogLevel), filepath.Join(dir, "app.log"), base)
 	})
 	if err != nil {
 		return res, err

@@ -73,16 +73,8 @@ func idleRun(b *testing.B, app, tmp string, limit, clients int) {
 	var addr string
 	srv, _, err := startOnFreePort(func(port int) (*proc, error) {
 		addr = "127.0.0.1:" + strconv.Itoa(port)
-		p, err := startProc("app", app, nil, serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+data,
-			"MAX_CONNECTIONS="+strconv.Itoa(limit)), filepath.Join(data, "app.log"))
-		if err != nil {
-			return nil, err
-		}
-		if err := p.waitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
-			_ = p.stop()
-			return nil, err
-		}
-		return p, nil
+		return startServing(ctx, "app", app, nil, serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+data,
+			"MAX_CONNECTIONS="+strconv.Itoa(limit)), filepath.Join(data, "app.log"), "http://"+addr)
 	})
 	if err != nil {
 		b.Fatal(err)

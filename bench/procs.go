@@ -178,6 +178,20 @@ func (p *proc) waitOrExit(ctx context.Context, deadline time.Time, lastErr error
 	}
 }
 
+// startServing runs a server as startProc does and waits until
+// base+"/readyz" answers; a server that never gets ready is stopped.
+func startServing(ctx context.Context, name, bin string, args, env []string, logPath, base string) (*proc, error) {
+	p, err := startProc(name, bin, args, env, logPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitHTTP(ctx, base+"/readyz"); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
 // startOnFreePort starts a server on a port the kernel just gave out. The
 // port can be taken by another process before the server binds it, so a
 // server that fails to start is tried again on another port.
