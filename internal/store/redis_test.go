@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -302,4 +303,53 @@ func commandCalls(t testing.TB, raw *redis.Client, cmd string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Close while votes are in flight: each vote is either acknowledged and
+// stored, or refused; none is acknowledged and lost, none waits forever,
+// and calls after Close fail at once.
+func TestRedisCloseAnswersVotesInFlight(t *testing.T) {
+	srv := redistest.Start(t)
+	opts, err := ParseRedisAddr(srv.Addr(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewRedis(opts, Options{})
+	const voters = 32
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acknowledged := 0
+	started := make(chan struct{}, voters)
+	for range voters {
+		wg.Go(func() {
+			started <- struct{}{}
+			for {
+				if _, err := s.Vote(t.Context(), "Cats", base); err != nil {
+					return // refused, or the client closed under it: not acknowledged
+				}
+				mu.Lock()
+				acknowledged++
+				mu.Unlock()
+			}
+		})
+	}
+	for range voters {
+		<-started
+	}
+	time.Sleep(50 * time.Millisecond) // votes flowing
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if _, err := s.Vote(t.Context(), "Cats", base); !errors.Is(err, errStoreClosed) {
+		t.Errorf("vote after Close: %v, want %v", err, errStoreClosed)
+	}
+	stored, err := srv.Client().HGet(t.Context(), DefaultPrefix+"votes", "Cats").Int()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acknowledged == 0 || stored < acknowledged {
+		t.Fatalf("%d votes acknowledged, %d stored", acknowledged, stored)
+	}
+	t.Logf("%d acknowledged, %d stored (a vote whose answer Close cut off may be stored)", acknowledged, stored)
 }
