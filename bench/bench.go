@@ -264,7 +264,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ resu
 		spec.Method, spec.Forms = http.MethodPost, voteForms()
 	}
 	cpu0, cpuErr := srv.cpuTime()
-	rcpu0, rcpuErr := b.redis.cpuTime()
+	rcpu0, rcpuErr := redisCPU(ctx, b.rdb)
 	lr, err := runLoad(ctx, spec)
 	if err != nil {
 		return result{}, err
@@ -274,7 +274,7 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, conns int) (_ resu
 	if cpu1, err := srv.cpuTime(); err == nil && cpuErr == nil && n > 0 {
 		res.CPUPerRequestUS = perRequestUS(cpu1-cpu0, n)
 	}
-	if rcpu1, err := b.redis.cpuTime(); err == nil && rcpuErr == nil && n > 0 && sc.Store == storeRedis {
+	if rcpu1, err := redisCPU(ctx, b.rdb); err == nil && rcpuErr == nil && n > 0 && sc.Store == storeRedis {
 		res.RedisCPUPerRequestUS = perRequestUS(rcpu1-rcpu0, n)
 	}
 	if sc.Store == storeRedis {
@@ -326,6 +326,25 @@ func redisRoundTrips(ctx context.Context, rdb *redis.Client) (int64, error) {
 	// A MULTI holds one HGETALL; a script one too: the rest are page reads.
 	pages := calls("hgetall") - exec - scripts
 	return exec + scripts + max(0, pages), nil
+}
+
+// redisCPU is redis-server's CPU time so far, user and system, as INFO
+// reports it, in microseconds: /proc counts 10 ms ticks, which a short run
+// with little Redis work can miss altogether.
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	info := rdb.InfoMap(ctx, "cpu")
+	if err := info.Err(); err != nil {
+		return 0, fmt.Errorf("redis cpu: %w", err)
+	}
+	var seconds float64
+	for _, key := range []string{"used_cpu_user", "used_cpu_sys"} {
+		v, err := strconv.ParseFloat(info.Item("CPU", key), 64)
+		if err != nil {
+			return 0, fmt.Errorf("redis cpu: %s: %w", key, err)
+		}
+		seconds += v
+	}
+	return time.Duration(seconds * float64(time.Second)), nil
 }
 
 // perRequestUS is CPU time per request in microseconds.

@@ -30,7 +30,7 @@ func (b *bench) runCeiling(ctx context.Context, sc scenario, conns int) (result,
 	label := hour.Format(hourLayout)
 	choices := []string{vote1, vote2}
 
-	cpu0, cpuErr := b.redis.cpuTime()
+	cpu0, cpuErr := redisCPU(ctx, b.rdb)
 	start := time.Now()
 	warmEnd := start.Add(b.opts.Warmup)
 	end := warmEnd.Add(b.opts.Duration)
@@ -79,7 +79,7 @@ func (b *bench) runCeiling(ctx context.Context, sc scenario, conns int) (result,
 		res.Seconds = stop.Sub(warmEnd).Seconds()
 		res.RPS = float64(res.OK) / res.Seconds
 	}
-	if cpu1, err := b.redis.cpuTime(); err == nil && cpuErr == nil && total.Load() > 0 {
+	if cpu1, err := redisCPU(ctx, b.rdb); err == nil && cpuErr == nil && total.Load() > 0 {
 		res.RedisCPUPerRequestUS = perRequestUS(cpu1-cpu0, total.Load())
 	}
 	return res, nil
