@@ -48,8 +48,13 @@ type result struct {
 	// the resident set at the end of the run.
 	RSSAnonBytes int64 `json:"rssAnonBytes"`
 	RSSFileBytes int64 `json:"rssFileBytes"`
-	// VsReference is RPS over the reference's for the same work; 0: none.
-	VsReference float64 `json:"vsReference,omitempty"`
+	// VsReference is RPS over the reference's for the same work: the median
+	// over the rounds of each round's ratio, so that the machine's drift
+	// between rounds cancels out; 0: none. VsReferenceMin and Max are the
+	// lowest and highest round's.
+	VsReference    float64 `json:"vsReference,omitempty"`
+	VsReferenceMin float64 `json:"vsReferenceMin,omitempty"`
+	VsReferenceMax float64 `json:"vsReferenceMax,omitempty"`
 	// VsCeiling is RPS over the ceiling's at the same concurrency; 0: none.
 	VsCeiling float64    `json:"vsCeiling,omitempty"`
 	Loss      *lossCheck `json:"lossCheck,omitempty"`
@@ -307,8 +312,9 @@ func (r *report) finish() {
 	for _, conns := range r.Options.Concurrency {
 		for _, op := range []string{opVote, opPage} {
 			app, ref, ceil := r.find(storeRedis+"/"+op, conns), r.find(serverReference+"/"+op, conns), r.find(serverCeiling+"/"+op, conns)
-			if app != nil && ref != nil && ref.RPS > 0 {
-				app.VsReference = app.RPS / ref.RPS
+			if ratios := r.roundRatios(storeRedis+"/"+op, serverReference+"/"+op, conns); app != nil && len(ratios) > 0 {
+				app.VsReference = ratios[(len(ratios)-1)/2]
+				app.VsReferenceMin, app.VsReferenceMax = ratios[0], ratios[len(ratios)-1]
 			}
 			for _, res := range []*result{app, ref} {
 				if res != nil && ceil != nil && ceil.RPS > 0 {
@@ -318,6 +324,9 @@ func (r *report) finish() {
 			t := target{Goal: fmt.Sprintf("app (Redis) ≥ %.1f× the reference's req/s, %s, %d connections", goalRatio, op, conns), Status: statusNA, Measured: "not run"}
 			if app != nil && app.VsReference > 0 {
 				t.Measured = fmt.Sprintf("%.2f×", app.VsReference)
+				if app.VsReferenceMin < app.VsReferenceMax {
+					t.Measured += fmt.Sprintf(" (rounds %.2f–%.2f×)", app.VsReferenceMin, app.VsReferenceMax)
+				}
 				t.Status = judge(app.VsReference >= goalRatio)
 			}
 			r.Targets = append(r.Targets, t)
@@ -388,6 +397,27 @@ func (r *report) finish() {
 	r.Targets = append(r.Targets, loss)
 }
 
+// roundRatios returns, sorted, the ratio of app's req/s to ref's in each
+// round that ran both at conns. The two run minutes apart within a round
+// but up to an hour apart across rounds, while the machine's speed drifts:
+// pairing them by round compares like with like.
+func (r *report) roundRatios(app, ref string, conns int) []float64 {
+	var ratios []float64
+	for _, a := range r.Runs {
+		if a.ID != app || a.Concurrency != conns {
+			continue
+		}
+		for _, b := range r.Runs {
+			if b.ID == ref && b.Concurrency == conns && b.Round == a.Round && b.RPS > 0 {
+				ratios = append(ratios, a.RPS/b.RPS)
+				break
+			}
+		}
+	}
+	slices.Sort(ratios)
+	return ratios
+}
+
 func judge(ok bool) string {
 	if ok {
 		return statusMet
@@ -415,7 +445,8 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		"The ceiling is redis-server alone, sent the same commands pipelined %d requests deep per connection.\n\n",
 		connsList(o.Concurrency), o.Duration, o.Warmup, o.LogLevel, ceilingDepth)
 	if o.Count > 1 {
-		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s.\n\n", o.Count)
+		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s; `vs reference` is the median of the rounds' ratios, "+
+			"each round's app run against that round's reference run.\n\n", o.Count)
 	}
 	fmt.Fprintln(bw, "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req server | CPU µs/req server + Redis | req per Redis round trip | errors | peak RSS | vs reference | of ceiling | loss check |")
 	fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")

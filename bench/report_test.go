@@ -197,6 +197,38 @@ func TestReportJudgesTheTargetsOnMedianRuns(t *testing.T) {
 	}
 }
 
+// A round the machine spent slowed down for the app alone must not decide
+// the ratio: each round's app run is compared with that round's reference.
+func TestRatioToTheReferenceIsPairedByRound(t *testing.T) {
+	r := &report{Options: options{Concurrency: []int{16}, Count: 3}, Runs: []result{
+		run1("reference/vote", 1, 10000, 2, 17e6, nil),
+		run1("redis/vote", 1, 10500, 2, 24e6, nil),
+		run1("reference/vote", 2, 13000, 2, 17e6, nil), // the machine sped up
+		run1("redis/vote", 2, 10600, 2, 24e6, nil),     // and the app was disturbed
+		run1("reference/vote", 3, 11000, 2, 17e6, nil),
+		run1("redis/vote", 3, 11550, 2, 24e6, nil),
+	}}
+	r.finish()
+	app := r.find("redis/vote", 16)
+	// The medians alone (10,600 against 11,000) would say 0.96×.
+	if app.VsReference != 1.05 || app.VsReferenceMin != 10600.0/13000 || app.VsReferenceMax != 1.05 {
+		t.Fatalf("vs reference %v (rounds %v–%v), want 1.05 (rounds %v–1.05)", app.VsReference, app.VsReferenceMin, app.VsReferenceMax, 10600.0/13000)
+	}
+	for _, tg := range r.Targets {
+		if strings.Contains(tg.Goal, "req/s, vote") {
+			if tg.Status != statusMet || tg.Measured != "1.05× (rounds 0.82–1.05×)" {
+				t.Errorf("target %q: %s (%s)", tg.Goal, tg.Status, tg.Measured)
+			}
+		}
+	}
+	// A round without its reference run gives no ratio of its own.
+	r.Runs = r.Runs[1:]
+	r.finish()
+	if app := r.find("redis/vote", 16); app.VsReferenceMin != 10600.0/13000 || app.VsReferenceMax != 1.05 || app.VsReference != 10600.0/13000 {
+		t.Fatalf("without round 1's reference: %v (rounds %v–%v)", app.VsReference, app.VsReferenceMin, app.VsReferenceMax)
+	}
+}
+
 func TestP99IsNotJudgedAtOtherConcurrency(t *testing.T) {
 	run := run1("redis/vote", 1, 9000, 2, 20e6, nil)
 	run.Concurrency = 64
