@@ -295,12 +295,7 @@ func (r *report) finish() {
 	r.Results = r.Results[:0]
 	for _, conns := range r.Options.Concurrency {
 		for _, sc := range allScenarios() {
-			var runs []result
-			for _, run := range r.Runs {
-				if run.ID == sc.ID() && run.Concurrency == conns {
-					runs = append(runs, run)
-				}
-			}
+			runs := r.runsOf(sc.ID(), conns)
 			if len(runs) == 0 {
 				continue
 			}
@@ -402,20 +397,26 @@ func (r *report) finish() {
 // but up to an hour apart across rounds, while the machine's speed drifts:
 // pairing them by round compares like with like.
 func (r *report) roundRatios(app, ref string, conns int) []float64 {
+	refs := r.runsOf(ref, conns)
 	var ratios []float64
-	for _, a := range r.Runs {
-		if a.ID != app || a.Concurrency != conns {
-			continue
-		}
-		for _, b := range r.Runs {
-			if b.ID == ref && b.Concurrency == conns && b.Round == a.Round && b.RPS > 0 {
-				ratios = append(ratios, a.RPS/b.RPS)
-				break
-			}
+	for _, a := range r.runsOf(app, conns) {
+		if i := slices.IndexFunc(refs, func(b result) bool { return b.Round == a.Round && b.RPS > 0 }); i >= 0 {
+			ratios = append(ratios, a.RPS/refs[i].RPS)
 		}
 	}
 	slices.Sort(ratios)
 	return ratios
+}
+
+// runsOf returns every run of scenario id at conns, in the order they ran.
+func (r *report) runsOf(id string, conns int) []result {
+	var runs []result
+	for _, run := range r.Runs {
+		if run.ID == id && run.Concurrency == conns {
+			runs = append(runs, run)
+		}
+	}
+	return runs
 }
 
 func judge(ok bool) string {
