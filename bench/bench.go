@@ -204,7 +204,7 @@ func (b *bench) runAll(ctx context.Context) (*report, error) {
 rounds:
 	for round := 1; round <= b.opts.Count; round++ {
 		for _, conns := range b.opts.Concurrency {
-			for _, sc := range allScenarios() {
+			for _, sc := range roundOrder(round) {
 				if len(b.opts.only) > 0 && !slices.Contains(b.opts.only, sc.ID()) {
 					continue
 				}
@@ -221,6 +221,19 @@ rounds:
 	}
 	r.finish()
 	return r, err
+}
+
+// roundOrder is the order in which round runs the scenarios: every other
+// round runs them backwards, so that the app and the reference, which run
+// one after the other, take turns going first. Each round's ratio then
+// carries no bias of its own from going second on a machine whose state
+// (caches, a neighbour's load) changes as the round goes on.
+func roundOrder(round int) []scenario {
+	s := allScenarios()
+	if round%2 == 0 {
+		slices.Reverse(s)
+	}
+	return s
 }
 
 // runScenario starts a fresh server (and empties Redis), so that each

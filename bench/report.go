@@ -481,7 +481,7 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		connsList(o.Concurrency), o.Duration, o.Warmup, o.LogLevel, ceilingDepth)
 	if o.Count > 1 {
 		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s; `vs reference` is the median of the rounds' ratios, "+
-			"each round's app run against that round's reference run. "+
+			"each round's app run against that round's reference run, and the two take turns going first. "+
 			"A target compared with the reference is met when every round meets it, not met when none does, "+
 			"and within noise when the rounds disagree.\n\n", o.Count)
 	}

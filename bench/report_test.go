@@ -297,6 +297,29 @@ func TestP99IsNotJudgedAtOtherConcurrency(t *testing.T) {
 	}
 }
 
+// Within a round the app and the reference run one after the other; which
+// goes first alternates, and the round still runs every scenario once.
+func TestRoundsAlternateWhichServerGoesFirst(t *testing.T) {
+	index := func(order []scenario, id string) int {
+		return slices.IndexFunc(order, func(s scenario) bool { return s.ID() == id })
+	}
+	for round := 1; round <= 4; round++ {
+		order := roundOrder(round)
+		if len(order) != len(allScenarios()) {
+			t.Fatalf("round %d runs %d scenarios, want %d", round, len(order), len(allScenarios()))
+		}
+		for _, op := range []string{opVote, opPage} {
+			ref, app := index(order, serverReference+"/"+op), index(order, storeRedis+"/"+op)
+			if refFirst := ref < app; refFirst != (round%2 == 1) {
+				t.Errorf("round %d, %s: reference at %d, app at %d", round, op, ref, app)
+			}
+			if d := ref - app; d != 1 && d != -1 {
+				t.Errorf("round %d, %s: reference at %d, app at %d, not one after the other", round, op, ref, app)
+			}
+		}
+	}
+}
+
 func TestParseOptions(t *testing.T) {
 	o, err := parseOptions([]string{"-c", "8", "-d", "3s", "-only", "redis/vote, bolt/vote"}, io.Discard)
 	if err != nil {
