@@ -250,7 +250,7 @@ func (m machine) String() string {
 type target struct {
 	Goal     string `json:"goal"`
 	Measured string `json:"measured"`
-	Status   string `json:"status"` // statusMet, statusNotMet or statusNA
+	Status   string `json:"status"` // statusMet, statusNotMet, statusNoise or statusNA
 }
 
 const (
