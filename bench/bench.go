@@ -377,18 +377,16 @@ func (b *bench) startServer(ctx context.Context, sc scenario) (*proc, string, er
 	var base string
 	p, _, err := startOnFreePort(func(port int) (*proc, error) {
 		base = "http://127.0.0.1:" + strconv.Itoa(port)
-		switch {
-		case sc.Server == serverReference:
+		if sc.Server == serverReference {
 			return startServing(ctx, "reference", b.refBin,
 				[]string{serveReferenceCmd, "-port", strconv.Itoa(port), "-redis", b.redisAddr},
 				serverEnv(), logPath, base)
-		case sc.Store == storeRedis:
-			return startServing(ctx, "app", b.appBin, nil,
-				serverEnv("PORT="+strconv.Itoa(port), "REDIS="+b.redisAddr, "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath, base)
-		default:
-			return startServing(ctx, "app", b.appBin, nil,
-				serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel), logPath, base)
 		}
+		env := serverEnv("PORT="+strconv.Itoa(port), "DATA_DIR="+dataDir, "LOG_LEVEL="+b.opts.LogLevel)
+		if sc.Store == storeRedis {
+			env = append(env, "REDIS="+b.redisAddr)
+		}
+		return startServing(ctx, "app", b.appBin, nil, env, logPath, base)
 	})
 	return p, base, err
 }
