@@ -50,11 +50,13 @@ type result struct {
 	RSSFileBytes int64 `json:"rssFileBytes"`
 	// VsReference is RPS over the reference's for the same work: the median
 	// over the rounds of each round's ratio, so that the machine's drift
-	// between rounds cancels out; 0: none. VsReferenceMin and Max are the
-	// lowest and highest round's.
-	VsReference    float64 `json:"vsReference,omitempty"`
-	VsReferenceMin float64 `json:"vsReferenceMin,omitempty"`
-	VsReferenceMax float64 `json:"vsReferenceMax,omitempty"`
+	// between rounds cancels out; 0: none. VsReferenceLow and High bound
+	// the median the machine would give over many rounds, with confidence
+	// VsReferenceConfidence (see medianInterval).
+	VsReference           float64 `json:"vsReference,omitempty"`
+	VsReferenceLow        float64 `json:"vsReferenceLow,omitempty"`
+	VsReferenceHigh       float64 `json:"vsReferenceHigh,omitempty"`
+	VsReferenceConfidence float64 `json:"vsReferenceConfidence,omitempty"`
 	// VsCeiling is RPS over the ceiling's at the same concurrency; 0: none.
 	VsCeiling float64    `json:"vsCeiling,omitempty"`
 	Loss      *lossCheck `json:"lossCheck,omitempty"`
@@ -313,7 +315,7 @@ func (r *report) finish() {
 			ratios := r.roundRatios(storeRedis+"/"+op, serverReference+"/"+op, conns, func(res result) float64 { return res.RPS })
 			if app != nil && len(ratios) > 0 {
 				app.VsReference = ratios[(len(ratios)-1)/2]
-				app.VsReferenceMin, app.VsReferenceMax = ratios[0], ratios[len(ratios)-1]
+				app.VsReferenceLow, app.VsReferenceHigh, app.VsReferenceConfidence = medianInterval(ratios)
 			}
 			for _, res := range []*result{app, ref} {
 				if res != nil && ceil != nil && ceil.RPS > 0 {
@@ -322,10 +324,7 @@ func (r *report) finish() {
 			}
 			t := target{Goal: fmt.Sprintf("app (Redis) ≥ %.1f× the reference's req/s, %s, %d connections", goalRatio, op, conns), Status: statusNA, Measured: "not run"}
 			if app != nil && app.VsReference > 0 {
-				t.Measured = fmt.Sprintf("%.2f×", app.VsReference)
-				if app.VsReferenceMin < app.VsReferenceMax {
-					t.Measured += fmt.Sprintf(" (rounds %.2f–%.2f×)", app.VsReferenceMin, app.VsReferenceMax)
-				}
+				t.Measured = fmt.Sprintf("%.2f×", app.VsReference) + intervalNote(ratios)
 				t.Status = judgeRounds(ratios, func(x float64) bool { return x >= goalRatio })
 			}
 			r.Targets = append(r.Targets, t)
@@ -340,9 +339,7 @@ func (r *report) finish() {
 				}
 				return res.totalCPU()
 			})
-			if len(ratios) > 1 {
-				cpu.Measured += fmt.Sprintf(" (rounds %.2f–%.2f×)", ratios[0], ratios[len(ratios)-1])
-			}
+			cpu.Measured += intervalNote(ratios)
 			cpu.Status = judgeRounds(ratios, func(x float64) bool { return x < 1 })
 		}
 		r.Targets = append(r.Targets, cpu)
@@ -435,22 +432,76 @@ func (r *report) runsOf(id string, conns int) []result {
 	return runs
 }
 
-// judgeRounds judges a target on each round's ratio: met when every round
-// meets it, not met when none does, within noise when the rounds disagree.
-// The lowest and highest of n rounds bracket the median ratio the machine
-// would give over many rounds with probability 1 − 2/2ⁿ (94% for five
-// rounds, 75% for three), so a verdict never claims more than the spread
-// between rounds allows, in either direction. No rounds: n/a.
+// judgeRounds judges a target on the rounds' ratios, sorted: met when the
+// whole of medianInterval meets it, not met when none of it does, within
+// noise when it holds both sides. With five rounds or fewer the interval is
+// the lowest to the highest round, so every round must agree. No rounds:
+// n/a.
 func judgeRounds(ratios []float64, meets func(float64) bool) string {
-	switch n := len(ratios); {
-	case n == 0:
+	if len(ratios) == 0 {
 		return statusNA
-	case !slices.ContainsFunc(ratios, func(x float64) bool { return !meets(x) }):
+	}
+	lo, hi, _ := medianInterval(ratios)
+	switch {
+	case meets(lo) && meets(hi):
 		return statusMet
-	case !slices.ContainsFunc(ratios, meets):
+	case !meets(lo) && !meets(hi):
 		return statusNotMet
 	}
 	return statusNoise
+}
+
+// intervalConfidence is the confidence medianInterval aims for.
+const intervalConfidence = 0.95
+
+// medianInterval returns two of the sorted ratios that bracket the median
+// the machine would give over many rounds, and the probability that they
+// do. It needs no assumption about the machine's noise beyond rounds being
+// independent: each round falls below the true median with probability ½,
+// so the k-th lowest and k-th highest of n rounds miss it only when k or
+// more fall on one side, with probability 2·P(Binomial(n, ½) < k). k is
+// the largest that keeps that at most 5%; with five rounds or fewer none
+// does, and the interval is the lowest to the highest round (94% for five,
+// 75% for three). More rounds narrow it: nine give the 2nd lowest and
+// highest, twelve the 3rd, fifteen the 4th.
+func medianInterval(sorted []float64) (lo, hi, confidence float64) {
+	n := len(sorted)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	k, confidence := 1, 1-2*binomialHalfCDF(n, 0)
+	for k+1 <= (n+1)/2 {
+		c := 1 - 2*binomialHalfCDF(n, k)
+		if c < intervalConfidence {
+			break
+		}
+		k, confidence = k+1, c
+	}
+	return sorted[k-1], sorted[n-k], confidence
+}
+
+// binomialHalfCDF is P(Binomial(n, ½) ≤ j).
+func binomialHalfCDF(n, j int) float64 {
+	p, term := 0.0, math.Pow(0.5, float64(n)) // C(n, 0)/2ⁿ
+	for i := 0; i <= j && i <= n; i++ {
+		p += term
+		term = term * float64(n-i) / float64(i+1)
+	}
+	return min(p, 1)
+}
+
+// intervalNote tells a target's reader how far the rounds' ratios let its
+// median be trusted: " (rounds 0.91–1.16×)" for the lowest and highest of
+// five or fewer, " (95% interval 0.94–1.08×, 15 rounds)" beyond.
+func intervalNote(sorted []float64) string {
+	if len(sorted) < 2 {
+		return ""
+	}
+	lo, hi, conf := medianInterval(sorted)
+	if lo == sorted[0] && hi == sorted[len(sorted)-1] {
+		return fmt.Sprintf(" (rounds %.2f–%.2f×)", lo, hi)
+	}
+	return fmt.Sprintf(" (%.0f%% interval %.2f–%.2f×, %d rounds)", 100*math.Floor(100*conf)/100, lo, hi, len(sorted))
 }
 
 func judge(ok bool) string {
@@ -482,8 +533,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	if o.Count > 1 {
 		fmt.Fprintf(bw, "Each row is the median of %d runs by req/s; `vs reference` is the median of the rounds' ratios, "+
 			"each round's app run against that round's reference run, and the two take turns going first. "+
-			"A target compared with the reference is met when every round meets it, not met when none does, "+
-			"and within noise when the rounds disagree.\n\n", o.Count)
+			"A target compared with the reference is met when the interval that holds the median ratio "+
+			"with 95%% confidence lies on its side, not met when it lies on the other, and within noise when it holds both; "+
+			"with five rounds or fewer that interval is the lowest to the highest round.\n\n", o.Count)
 	}
 	fmt.Fprintln(bw, "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req server | CPU µs/req server + Redis | req per Redis round trip | errors | peak RSS | vs reference | of ceiling | loss check |")
 	fmt.Fprintln(bw, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")

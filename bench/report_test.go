@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,8 +213,8 @@ func TestRatioToTheReferenceIsPairedByRound(t *testing.T) {
 	r.finish()
 	app := r.find("redis/vote", 16)
 	// The medians alone (10,600 against 11,000) would say 0.96×.
-	if app.VsReference != 1.05 || app.VsReferenceMin != 10600.0/13000 || app.VsReferenceMax != 1.05 {
-		t.Fatalf("vs reference %v (rounds %v–%v), want 1.05 (rounds %v–1.05)", app.VsReference, app.VsReferenceMin, app.VsReferenceMax, 10600.0/13000)
+	if app.VsReference != 1.05 || app.VsReferenceLow != 10600.0/13000 || app.VsReferenceHigh != 1.05 || app.VsReferenceConfidence != 0.75 {
+		t.Fatalf("vs reference %v (rounds %v–%v, %v), want 1.05 (rounds %v–1.05, 0.75)", app.VsReference, app.VsReferenceLow, app.VsReferenceHigh, app.VsReferenceConfidence, 10600.0/13000)
 	}
 	for _, tg := range r.Targets {
 		if strings.Contains(tg.Goal, "req/s, vote") {
@@ -225,8 +227,8 @@ func TestRatioToTheReferenceIsPairedByRound(t *testing.T) {
 	// A round without its reference run gives no ratio of its own.
 	r.Runs = r.Runs[1:]
 	r.finish()
-	if app := r.find("redis/vote", 16); app.VsReferenceMin != 10600.0/13000 || app.VsReferenceMax != 1.05 || app.VsReference != 10600.0/13000 {
-		t.Fatalf("without round 1's reference: %v (rounds %v–%v)", app.VsReference, app.VsReferenceMin, app.VsReferenceMax)
+	if app := r.find("redis/vote", 16); app.VsReferenceLow != 10600.0/13000 || app.VsReferenceHigh != 1.05 || app.VsReference != 10600.0/13000 {
+		t.Fatalf("without round 1's reference: %v (rounds %v–%v)", app.VsReference, app.VsReferenceLow, app.VsReferenceHigh)
 	}
 }
 
@@ -243,10 +245,95 @@ func TestJudgeRounds(t *testing.T) {
 		{[]float64{0.8, 0.9, 0.99}, statusNotMet},
 		{[]float64{0.87, 0.96, 1.01}, statusNoise},
 		{[]float64{0.99, 1.1, 1.2, 1.3, 1.4}, statusNoise},
+		// Nine rounds: the 2nd lowest and highest decide, one stray
+		// round on either side does not.
+		{[]float64{0.9, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07, 1.08}, statusMet},
+		{[]float64{0.9, 0.91, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07, 1.08}, statusNoise},
+		{[]float64{0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 1.08}, statusNotMet},
 	}
 	for _, tt := range tests {
 		if got := judgeRounds(tt.ratios, atLeastOne); got != tt.want {
 			t.Errorf("judgeRounds(%v) = %s, want %s", tt.ratios, got, tt.want)
+		}
+	}
+}
+
+// The interval's ends are the order statistics the binomial distribution
+// of rounds below the median allows, checked against the exact coverage.
+func TestMedianInterval(t *testing.T) {
+	tests := []struct {
+		n, k int     // k: the interval is the k-th lowest to the k-th highest
+		conf float64 // its exact coverage, 1 − 2·P(Binomial(n, ½) < k)
+	}{
+		{1, 1, 0},
+		{2, 1, 0.5},
+		{3, 1, 0.75},
+		{5, 1, 1 - 2.0/32},
+		{6, 1, 1 - 2.0/64},
+		{8, 1, 1 - 2.0/256},
+		{9, 2, 1 - 2*10.0/512},
+		{12, 3, 1 - 2*79.0/4096},
+		{15, 4, 1 - 2*576.0/32768},
+		{20, 6, 1 - 2*21700.0/1048576},
+	}
+	for _, tt := range tests {
+		sorted := make([]float64, tt.n)
+		for i := range sorted {
+			sorted[i] = float64(i + 1)
+		}
+		lo, hi, conf := medianInterval(sorted)
+		if lo != float64(tt.k) || hi != float64(tt.n-tt.k+1) || math.Abs(conf-tt.conf) > 1e-12 {
+			t.Errorf("n=%d: interval %v–%v at %v, want %d–%d at %v", tt.n, lo, hi, conf, tt.k, tt.n-tt.k+1, tt.conf)
+		}
+		if tt.n >= 6 && conf < intervalConfidence {
+			t.Errorf("n=%d: confidence %v below %v", tt.n, conf, intervalConfidence)
+		}
+	}
+}
+
+// Over many simulated benchmarks of a machine whose rounds scatter around a
+// known median, the interval holds that median at least as often as it
+// claims. The seed is printed on failure.
+func TestMedianIntervalCoverage(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	const trials = 4000
+	// The true median of that noise: the x with
+	// 0.8·Φ(ln x/0.1) + 0.2·Φ(ln(x/0.8)/0.1) = ½, by bisection.
+	phi := func(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+	below, above := 0.5, 1.5
+	for range 100 {
+		if mid := (below + above) / 2; 0.8*phi(math.Log(mid)/0.1)+0.2*phi(math.Log(mid/0.8)/0.1) < 0.5 {
+			below = mid
+		} else {
+			above = mid
+		}
+	}
+	median := below
+	for _, n := range []int{5, 9, 15, 30} {
+		held, claimed := 0, 0.0
+		for range trials {
+			ratios := make([]float64, n)
+			for i := range ratios {
+				// Skewed noise around a median of 1: a disturbed round is
+				// slower, rarely faster.
+				ratios[i] = math.Exp(0.1 * rng.NormFloat64())
+				if rng.IntN(5) == 0 {
+					ratios[i] *= 0.8
+				}
+			}
+			slices.Sort(ratios)
+			lo, hi, conf := medianInterval(ratios)
+			claimed = conf
+			if lo <= median && median <= hi {
+				held++
+			}
+		}
+		// Four standard errors below the claim fail it: an honest interval
+		// fails it about once in 8,000 runs of this test.
+		got := float64(held) / trials
+		if se := math.Sqrt(claimed * (1 - claimed) / trials); got < claimed-4*se {
+			t.Errorf("n=%d: held the median in %.3f of trials, claims %.3f (seed %d)", n, got, claimed, seed)
 		}
 	}
 }
