@@ -491,8 +491,9 @@ func binomialHalfCDF(n, j int) float64 {
 }
 
 // intervalNote tells a target's reader how far the rounds' ratios let its
-// median be trusted: " (rounds 0.91–1.16×)" for the lowest and highest of
-// five or fewer, " (95% interval 0.94–1.08×, 15 rounds)" beyond.
+// median be trusted: " (rounds 0.91–1.16×)" when the interval is the
+// lowest to the highest round (up to eight rounds), else, say,
+// " (96% interval 0.94–1.08×, 15 rounds)" with its confidence rounded down.
 func intervalNote(sorted []float64) string {
 	if len(sorted) < 2 {
 		return ""
