@@ -258,8 +258,9 @@ type target struct {
 const (
 	statusMet    = "met"
 	statusNotMet = "not met"
-	// statusNoise: some rounds meet the target and some do not, so the
-	// rounds cannot tell which side of it the server is on.
+	// statusNoise: the median's interval (medianInterval) holds both
+	// sides of the target, so the rounds cannot tell which side the server
+	// is on.
 	statusNoise = "within noise"
 	statusNA    = "n/a"
 )
