@@ -56,7 +56,9 @@ type Options struct {
 	// StoreTimeout bounds every store call of a request, so a vanished
 	// store answers 503 quickly instead of hanging the request. The
 	// default, 1.5s, leaves room for the rest of the request inside the
-	// two seconds a voter may wait for that answer.
+	// two seconds a voter may wait for that answer. The vote page's and
+	// the vote's calls may end up to a millisecond sooner: calls that
+	// start within a millisecond of each other share one deadline.
 	StoreTimeout time.Duration
 	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
 	// and the vote page without its usage button.
@@ -79,6 +81,7 @@ type Server struct {
 	// draining makes /readyz answer 503 while requests are still served.
 	draining   atomic.Bool
 	requestIDs *requestIDs
+	deadlines  *storeDeadlines // bound the vote page's and the vote's store calls
 }
 
 // maxFormBytes bounds a form body: a vote is a few dozen bytes.
@@ -107,7 +110,8 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger, requestIDs: newRequestIDs()}
+	s := &Server{opts: o, pages: pages, votePage: votePage, pageHeaders: pageHeaders(), log: o.Logger, requestIDs: newRequestIDs(),
+		deadlines: &storeDeadlines{timeout: o.StoreTimeout}}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.pageBufs.New = func() any { return new([]byte) }
 	return s, nil

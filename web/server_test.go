@@ -41,16 +41,24 @@ type fixture struct {
 
 func newFixture(t *testing.T, st testStore, page Page) *fixture {
 	t.Helper()
+	return newFixtureOpts(t, Options{Page: page, Store: st})
+}
+
+// newFixtureOpts serves o, with the fixture's usage, assets, log, metrics
+// and clock; o.Store must be a testStore.
+func newFixtureOpts(t *testing.T, o Options) *fixture {
+	t.Helper()
+	if o.Page == (Page{}) {
+		o.Page = defaultPage
+	}
+	st := o.Store.(testStore)
 	logs := &bytes.Buffer{}
-	s, err := NewServer(Options{
-		Page:    page,
-		Store:   st,
-		Usage:   staticUsage{Usage{Mode: "local", Detail: "emulator at <http://127.0.0.1:1/api>", Report: usage.Report{Dimension: "pervote"}}},
-		Assets:  os.DirFS(".."),
-		Logger:  slog.New(slog.NewJSONHandler(logs, nil)),
-		Metrics: NewMetrics(prometheus.NewRegistry()),
-		Now:     func() time.Time { return testNow },
-	})
+	o.Usage = staticUsage{Usage{Mode: "local", Detail: "emulator at <http://127.0.0.1:1/api>", Report: usage.Report{Dimension: "pervote"}}}
+	o.Assets = os.DirFS("..")
+	o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	o.Metrics = NewMetrics(prometheus.NewRegistry())
+	o.Now = func() time.Time { return testNow }
+	s, err := NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}

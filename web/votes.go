@@ -1,16 +1,13 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"time"
 )
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
-	defer cancel()
-	counts, err := s.opts.Store.Counts(ctx)
+	counts, err := s.opts.Store.Counts(s.deadlines.context(time.Now()))
 	if err != nil {
 		s.writeError(w, r, unavailable("The vote store is unavailable; try again in a moment.", err))
 		return
@@ -33,8 +30,7 @@ func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.opts.Page
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
-	defer cancel()
+	ctx := s.deadlines.context(time.Now())
 	var counts map[string]int64
 	var votedAt time.Time
 	switch choice {
