@@ -57,8 +57,8 @@ type Options struct {
 	// store answers 503 quickly instead of hanging the request. The
 	// default, 1.5s, leaves room for the rest of the request inside the
 	// two seconds a voter may wait for that answer. The vote page's and
-	// the vote's calls may end up to a millisecond sooner: calls that
-	// start within a millisecond of each other share one deadline.
+	// the vote's calls may end up to 10ms sooner: calls that start within
+	// 10ms of each other share one deadline.
 	StoreTimeout time.Duration
 	// UsagePrivate serves /usage and /api/usage only on PrivateHandler,
 	// and the vote page without its usage button.
