@@ -225,8 +225,14 @@ var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 func TestBrowserVotingAndUsage(t *testing.T) {
 	b := newBrowser(t)
 	// The store judges retention by the wall clock, so the app's clock
-	// starts at the wall clock's hour.
-	clk := meteringtest.NewClock(metering.HourOf(time.Now()).Add(20 * time.Minute))
+	// starts near it: at the wall clock's hour, but no later than 19:00
+	// UTC, so that the hours seeded below (up to 22 hours back) reach into
+	// the day before and the reconciliation has a whole reported day.
+	start := metering.HourOf(time.Now())
+	if day := start.Truncate(24 * time.Hour); start.Sub(day) > 19*time.Hour {
+		start = day.Add(19 * time.Hour)
+	}
+	clk := meteringtest.NewClock(start.Add(20 * time.Minute))
 	t0 := clk.Now()
 	dir := t.TempDir()
 	env := map[string]string{
