@@ -250,20 +250,40 @@ func indexOrAppend[T comparable](list *[]T, v T) int {
 // ops: one voter giving up does not fail the others. Without a deadline the
 // client's I/O timeouts bound it.
 func groupContext(group []*redisOp) (context.Context, context.CancelFunc) {
-	if len(group) == 1 { // its own: no timer to set up
+	if sameEnd(group) {
+		// What ends the first op's context ends every op's wait: no timer
+		// to set up. The web handlers' store calls share deadline
+		// contexts, so most groups take this path.
 		return group[0].ctx, func() {}
 	}
 	var latest time.Time
 	for _, op := range group {
 		d, ok := op.ctx.Deadline()
 		if !ok {
-			return context.WithCancel(context.WithoutCancel(op.ctx))
+			return context.WithCancel(context.WithoutCancel(group[0].ctx))
 		}
 		if d.After(latest) {
 			latest = d
 		}
 	}
 	return context.WithDeadline(context.WithoutCancel(group[0].ctx), latest)
+}
+
+// sameEnd reports whether every op of group waits under a context that
+// ends as the first op's does: the same done channel and deadline. Compared
+// by these, not as values, since a Context need not be comparable.
+func sameEnd(group []*redisOp) bool {
+	done := group[0].ctx.Done()
+	d, ok := group[0].ctx.Deadline()
+	for _, op := range group[1:] {
+		if op.ctx.Done() != done {
+			return false
+		}
+		if d2, ok2 := op.ctx.Deadline(); ok2 != ok || !d2.Equal(d) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxRedisGroup bounds the ops of one round trip, and so the script's run
