@@ -28,19 +28,19 @@ func TestGroupContext(t *testing.T) {
 	tests := []struct {
 		name string
 		ctxs []context.Context
-		// own: the round trip runs under the first op's context itself.
-		own          bool
-		deadline     time.Time // zero: none
-		endsWithEach bool      // cancelling the first op's context ends it
+		// own: the round trip runs under the first op's context itself,
+		// which every op's shares the end of; otherwise under a detached one.
+		own      bool
+		deadline time.Time // zero: none
 	}{
-		{"one op", []context.Context{early}, true, base.Add(time.Minute), true},
-		{"one shared context", []context.Context{early, early, early}, true, base.Add(time.Minute), true},
-		{"a context and its child", []context.Context{early, child}, true, base.Add(time.Minute), true},
-		{"an uncomparable context", []context.Context{uncomparable, early, uncomparable}, true, base.Add(time.Minute), true},
-		{"no deadline, one context", []context.Context{open, open}, true, time.Time{}, true},
-		{"the latest of two deadlines", []context.Context{early, late, early}, false, base.Add(2 * time.Minute), false},
-		{"one op without a deadline", []context.Context{early, open}, false, time.Time{}, false},
-		{"background and a deadline", []context.Context{context.Background(), late}, false, time.Time{}, false},
+		{"one op", []context.Context{early}, true, base.Add(time.Minute)},
+		{"one shared context", []context.Context{early, early, early}, true, base.Add(time.Minute)},
+		{"a context and its child", []context.Context{early, child}, true, base.Add(time.Minute)},
+		{"an uncomparable context", []context.Context{uncomparable, early, uncomparable}, true, base.Add(time.Minute)},
+		{"no deadline, one context", []context.Context{open, open}, true, time.Time{}},
+		{"the latest of two deadlines", []context.Context{early, late, early}, false, base.Add(2 * time.Minute)},
+		{"one op without a deadline", []context.Context{early, open}, false, time.Time{}},
+		{"background and a deadline", []context.Context{context.Background(), late}, false, time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +60,7 @@ func TestGroupContext(t *testing.T) {
 			if ctx.Value(ctxKey{}) != tt.ctxs[0].Value(ctxKey{}) {
 				t.Errorf("the first op's values are not kept")
 			}
-			if !tt.endsWithEach {
+			if !tt.own {
 				// Detached: no op's cancellation may end it.
 				for _, c := range tt.ctxs {
 					if ctx.Done() == c.Done() && c.Done() != nil {
